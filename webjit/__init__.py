@@ -1,0 +1,61 @@
+"""webjit: a just-in-time kernel generator for running transformer models in the browser.
+
+    plan = webjit.compile("model.onnx", shapes={"input_ids": (1, 128), "attention_mask": (1, 128)})
+
+`compile` is the list of stages below; `WEBJIT_DUMP=dir` (or dump=dir) writes what each stage produced.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UnsupportedOp, ValidationFailed, WebjitError
+from .fuse import fuse
+from .ir import Graph
+from .lower import KernelSpec, lower
+from .onnx_import import import_onnx
+from .plan import Plan, make_plan
+from .shapes import specialize
+
+__version__ = "0.1.0"
+__all__ = ["compile", "Plan", "KernelSpec", "Graph", "WebjitError", "UnsupportedOp", "ValidationFailed"]
+
+
+def compile(model: str | os.PathLike, shapes: dict[str, tuple] | None = None,
+            values: dict[str, np.ndarray] | None = None, *, reuse: bool = True,
+            dump: str | os.PathLike | None = None) -> Plan:
+    """ONNX file -> execution plan. shapes: concrete input shapes; values: sample inputs (their shapes count,
+    and inputs that decide shapes, such as a Reshape target, are folded in as constants)."""
+    dump = dump or os.environ.get("WEBJIT_DUMP")
+    g = import_onnx(model)
+    _dump(dump, "graph.txt", g.dump)
+    g = specialize(g, shapes, values)
+    _dump(dump, "graph.specialized.txt", g.dump)
+    g = fuse(g)
+    _dump(dump, "graph.fused.txt", g.dump)
+    kernels = lower(g)
+    plan = make_plan(g, kernels, reuse=reuse)
+    if dump:
+        _dump_kernels(Path(dump), plan)
+    return plan
+
+
+def _dump(directory, name: str, text) -> None:
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / name).write_text(text())
+
+
+def _dump_kernels(directory: Path, plan: Plan) -> None:
+    from .render_wgsl import render
+    for k in plan.kernels:
+        v = k.default()
+        (directory / f"{k.name}.{v.key}.wgsl").write_text(render(k, v, plan.dtypes))
+    steps = [{"kernel": k.name, "node": k.node, "inputs": list(k.inputs), "outputs": list(k.outputs),
+              "variants": len(k.space)} for k in plan.kernels]
+    (directory / "plan.json").write_text(json.dumps(
+        {"inputs": plan.inputs, "outputs": plan.outputs, "arena_bytes": plan.arena_bytes,
+         "pool_bytes": plan.pool, "slots": plan.slots, "steps": steps}, indent=1))

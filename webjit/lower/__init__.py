@@ -1,0 +1,90 @@
+"""Stage 4: lower each fused node to one or more `KernelSpec`s.
+
+A lowering is a pure function of the node's input types, shapes, views and attributes: no I/O, no rendering.
+`REGISTRY` maps an op name to its lowering; ONNX ops keep their ONNX names and attribute defaults.
+
+What is compiled in: everything in `KernelSpec.params` (shapes, strides, offsets, the elementwise code) and the
+variant's tunables. Nothing goes in uniforms: a bundle is built for fixed shapes, and identical layers share
+identical kernel source (see `KernelSpec.source_key`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+
+from ..errors import UnsupportedOp
+from ..ir import Graph, Node
+from ..space import Variant
+from ..views import Access, View
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    kind: str                 # template name
+    node: str                 # graph node it implements (used in messages, never in kernel source)
+    params: dict              # compile-time parameters (treat as read-only)
+    inputs: tuple[str, ...]   # buffers read, in binding order
+    outputs: tuple[str, ...]  # buffers written, bound after the inputs
+    space: tuple[Variant, ...]
+    name: str = ""            # k07_matmul, set by `lower`
+    flops: int = 0
+    bytes: int = 0
+
+    @property
+    def source_key(self) -> str:
+        """Identifies the kernel source up to the variant: equal keys render equal code."""
+        text = json.dumps([self.kind, self.params], sort_keys=True, default=lambda a: [a.offset, list(a.strides)])
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+    def default(self) -> Variant:
+        return self.space[0]
+
+
+@dataclass
+class Ctx:
+    """What a lowering sees of the graph around its node."""
+    g: Graph
+    node: Node
+
+    def shape(self, name: str):
+        return tuple(self.g.values[name].shape)
+
+    def dtype(self, name: str) -> str:
+        return self.g.values[name].dtype
+
+    def view(self, name: str) -> View:
+        v = self.g.values[name]
+        return v.view if v.view is not None else View.of(name, tuple(v.shape))
+
+    def base(self, name: str) -> str:
+        return self.view(name).base
+
+    def access(self, name: str, out_shape) -> Access:
+        return self.view(name).access(tuple(out_shape))
+
+    def unsupported(self, why: str) -> UnsupportedOp:
+        n = self.node
+        return UnsupportedOp(f"node '{n.name}': op {n.op} (opset {self.g.opset}) is not supported: {why}")
+
+
+from . import elementwise, matmul, attention, rows, gather  # noqa: E402  (they register themselves)
+
+REGISTRY = {**elementwise.OPS, **matmul.OPS, **attention.OPS, **rows.OPS, **gather.OPS}
+
+
+def lowered_ops() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def lower(g: Graph) -> list[KernelSpec]:
+    """Stage entry point: the kernels of the graph, in execution order, named k00_kind, k01_kind, ..."""
+    specs: list[KernelSpec] = []
+    for node in g.nodes:
+        fn = REGISTRY.get(node.op)
+        if fn is None:
+            raise UnsupportedOp(f"node '{node.name}': op {node.op} (opset {g.opset}) is not supported "
+                                f"with inputs computed at run time. Supported ops: {', '.join(lowered_ops())}")
+        for spec in fn(Ctx(g, node), **{k: v for k, v in node.attrs.items()}):
+            specs.append(replace(spec, name=f"k{len(specs):02d}_{spec.kind}"))
+    return specs

@@ -1,0 +1,43 @@
+"""Fused attention: softmax(score(Q·Kᵀ)) · V in one pass with an online softmax (no score matrix in memory)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..shapes import broadcast
+from ..space import ATTENTION_TILES, Variant, ceil_div
+from .elementwise import bindings, leaf
+
+
+def attention_space(batch: int, m: int, n: int, d: int, dv: int) -> tuple[Variant, ...]:
+    out = []
+    for bq, bk in ATTENTION_TILES:
+        if bk > 2 * max(n, 8) or bq > 2 * max(m, 16):
+            continue
+        out.append(Variant((("BK", bk), ("BQ", bq)), (ceil_div(m, bq), batch, 1), bq, 4 * bk * (d + dv),
+                           d + dv + 8))
+    return tuple(sorted(out, key=lambda v: (v.v["BQ"], v.v["BK"]) != (32, 16)))
+
+
+def Attention(c, *, score_code, nan_guard=False):
+    from . import KernelSpec
+    q, kt, v, rest = c.node.inputs[0], c.node.inputs[1], c.node.inputs[2], c.node.inputs[3:]
+    if any(c.dtype(x) != "float32" for x in (q, kt, v)):
+        raise c.unsupported("attention on non-float32 tensors")
+    out = c.node.outputs[0]
+    sq, sk, sv = c.shape(q), c.shape(kt), c.shape(v)
+    m, d = sq[-2:]
+    n, dv = sk[-1], sv[-1]
+    batch = broadcast(sq[:-2], sk[:-2], sv[:-2])
+    nb = int(np.prod(batch, dtype=np.int64))
+    bases, slots = bindings(c, [q, kt, v, *rest])
+    params = {"batch": list(batch), "M": m, "N": n, "D": d, "DV": dv, "nan_guard": bool(nan_guard),
+              "q": {"slot": slots[0], "access": c.access(q, batch + (m, d))},
+              "k": {"slot": slots[1], "access": c.access(kt, batch + (d, n))},
+              "v": {"slot": slots[2], "access": c.access(v, batch + (n, dv))},
+              "leaves": [leaf(c, x, s, batch + (m, n)) for x, s in zip(rest, slots[3:])],
+              "code": [list(l) for l in score_code]}
+    return [KernelSpec("attention", c.node.name, params, tuple(bases), (out,), attention_space(nb, m, n, d, dv),
+                       flops=2 * nb * m * n * (d + dv), bytes=4 * nb * (m * d + n * d + n * dv + m * dv))]
+
+
+OPS = {"Attention": Attention}

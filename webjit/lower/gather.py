@@ -1,0 +1,58 @@
+"""Index-driven kernels: Gather (embeddings), GatherElements, GatherND, CumSum."""
+from __future__ import annotations
+
+import numpy as np
+
+from .elementwise import bindings, space_1d
+
+
+def _spec(c, kind, params, names, total):
+    from . import KernelSpec
+    bases, _ = bindings(c, names)
+    return [KernelSpec(kind, c.node.name, params, tuple(bases), tuple(c.node.outputs), space_1d(total),
+                       bytes=8 * total)]
+
+
+def Gather(c, *, axis=0):
+    data, idx = c.node.inputs
+    shape = c.shape(data)
+    axis %= len(shape)
+    params = {"dtype": c.dtype(data), "outer": int(np.prod(shape[:axis], dtype=np.int64)), "dim": shape[axis],
+              "inner": int(np.prod(shape[axis + 1:], dtype=np.int64)),
+              "count": int(np.prod(c.shape(idx), dtype=np.int64))}
+    total = params["outer"] * params["count"] * params["inner"]
+    return _spec(c, "gather", params, [data, idx], total)
+
+
+def GatherElements(c, *, axis=0):
+    data, idx = c.node.inputs
+    shape, ishape = c.shape(data), c.shape(idx)
+    axis %= len(shape)
+    params = {"dtype": c.dtype(data), "shape": list(ishape), "axis": axis, "dim": shape[axis],
+              "data_strides": list(c.view(data).strides)}
+    return _spec(c, "gather_elements", params, [data, idx], int(np.prod(ishape, dtype=np.int64)))
+
+
+def GatherND(c, *, batch_dims=0):
+    data, idx = c.node.inputs
+    shape, ishape = c.shape(data), c.shape(idx)
+    if batch_dims:
+        raise c.unsupported("GatherND with batch_dims > 0")
+    depth = ishape[-1]
+    params = {"dtype": c.dtype(data), "depth": depth, "count": int(np.prod(ishape[:-1], dtype=np.int64)),
+              "inner": int(np.prod(shape[depth:], dtype=np.int64)), "dims": list(shape[:depth]),
+              "strides": [int(np.prod(shape[d + 1:], dtype=np.int64)) for d in range(depth)]}
+    return _spec(c, "gather_nd", params, [data, idx], params["count"] * params["inner"])
+
+
+def CumSum(c, *, exclusive=0, reverse=0):
+    x = c.node.inputs[0]
+    shape = c.shape(x)
+    axis = int(c.g.const(c.node.inputs[1]).reshape(-1)[0]) % len(shape)
+    params = {"dtype": c.dtype(x), "outer": int(np.prod(shape[:axis], dtype=np.int64)), "dim": shape[axis],
+              "inner": int(np.prod(shape[axis + 1:], dtype=np.int64)), "exclusive": bool(exclusive),
+              "reverse": bool(reverse)}
+    return _spec(c, "cumsum", params, [x], int(np.prod(shape, dtype=np.int64)))
+
+
+OPS = {"Gather": Gather, "GatherElements": GatherElements, "GatherND": GatherND, "CumSum": CumSum}

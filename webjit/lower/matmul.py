@@ -1,0 +1,55 @@
+"""Matrix multiplication with an optional fused epilogue (bias, activation, residual, scaling)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..shapes import broadcast
+from ..space import MATMUL_TILES, MATMUL_TK, Variant, ceil_div
+from .elementwise import bindings, leaf
+
+DEFAULT_TILE = (32, 32, 2, 2, 16)
+
+
+def matmul_space(batch: int, m: int, n: int, k: int) -> tuple[Variant, ...]:
+    def pad(x):
+        return max(16, ceil_div(x, 16) * 16)
+    out = []
+    for bm, bn, tm, tn in MATMUL_TILES:
+        if bm > 2 * pad(m) or bn > 2 * pad(n):
+            continue
+        for tk in MATMUL_TK:
+            if tk > 2 * max(8, k):
+                continue
+            threads = (bm // tm) * (bn // tn)
+            out.append(Variant((("BM", bm), ("BN", bn), ("TK", tk), ("TM", tm), ("TN", tn)),
+                               (ceil_div(n, bn), ceil_div(m, bm), batch), threads, 4 * tk * (bm + bn),
+                               tm * tn + tm + tn))
+    return tuple(sorted(out, key=lambda v: (v.v["BM"], v.v["BN"], v.v["TM"], v.v["TN"], v.v["TK"])
+                        != DEFAULT_TILE))
+
+
+def MatMul(c, *, epilogue=None):
+    from . import KernelSpec
+    a, b, rest = c.node.inputs[0], c.node.inputs[1], c.node.inputs[2:]
+    if c.dtype(a) != "float32" or c.dtype(b) != "float32":
+        raise c.unsupported(f"MatMul on {c.dtype(a)}; webjit multiplies float32 matrices")
+    out = c.node.outputs[0]
+    sa, sb = c.shape(a), c.shape(b)
+    # 1-D operands: read A as [1, K] and B as [K, 1]; the output buffer holds the same elements either way.
+    va = c.view(a).reshape((1,) + sa) if len(sa) == 1 else c.view(a)
+    vb = c.view(b).reshape(sb + (1,)) if len(sb) == 1 else c.view(b)
+    m, k = va.shape[-2:]
+    n = vb.shape[-1]
+    batch = broadcast(va.shape[:-2], vb.shape[:-2])
+    nb = int(np.prod(batch, dtype=np.int64))
+    bases, slots = bindings(c, [a, b, *rest])
+    params = {"batch": list(batch), "M": m, "N": n, "K": k,
+              "a": {"slot": slots[0], "access": va.access(batch + (m, k))},
+              "b": {"slot": slots[1], "access": vb.access(batch + (k, n))},
+              "leaves": [leaf(c, x, s, c.shape(out)) for x, s in zip(rest, slots[2:])],
+              "code": [list(l) for l in (epilogue or ())]}
+    return [KernelSpec("matmul", c.node.name, params, tuple(bases), (out,), matmul_space(nb, m, n, k),
+                       flops=2 * nb * m * n * k, bytes=4 * nb * (m * k + k * n + m * n))]
+
+
+OPS = {"MatMul": MatMul}

@@ -1,0 +1,193 @@
+"""Run a Plan on a wgpu-py adapter: lavapipe where there is no GPU, a real GPU where there is one.
+
+All buffers, pipelines and bind groups are made once in the constructor. `run` writes the inputs, records every
+dispatch into one command encoder, copies the outputs into persistent mappable buffers, and submits once: the
+only flush of a forward pass is the final read of the outputs.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from ..errors import WebjitError
+from ..plan import Plan, nbytes, to_device
+from ..render_wgsl import render
+from ..space import Variant, prune
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # silences a harmless warning from the Vulkan loader
+import wgpu  # noqa: E402
+
+LIMIT_KEYS = ["max-storage-buffer-binding-size", "max-buffer-size", "max-compute-workgroup-storage-size",
+              "max-compute-invocations-per-workgroup", "max-compute-workgroup-size-x",
+              "max-compute-workgroup-size-y", "max-storage-buffers-per-shader-stage"]
+_DEVICE = None
+
+
+def _device():
+    """One device per process, with the adapter's own limits (they exceed WebGPU's defaults on most adapters)."""
+    global _DEVICE
+    if _DEVICE is None:
+        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        if adapter is None:
+            raise WebjitError("no WebGPU adapter found (install mesa-vulkan-drivers for a CPU adapter)")
+        features = [f for f in ("timestamp-query",) if f in adapter.features]
+        limits = {k: adapter.limits[k] for k in LIMIT_KEYS if k in adapter.limits}
+        _DEVICE = (adapter, adapter.request_device_sync(required_features=features, required_limits=limits))
+    return _DEVICE
+
+
+def adapter_info() -> dict:
+    adapter, device = _device()
+    info = dict(adapter.info)
+    return {"vendor": info.get("vendor", ""), "device": info.get("device", ""),
+            "adapter_type": info.get("adapter_type", ""), "backend": info.get("backend_type", "")}
+
+
+def device_limits() -> dict:
+    """The device's limits under the names the tuning space uses."""
+    _, device = _device()
+    lim = device.limits
+    return {"maxComputeInvocationsPerWorkgroup": lim["max-compute-invocations-per-workgroup"],
+            "maxComputeWorkgroupStorageSize": lim["max-compute-workgroup-storage-size"],
+            "maxComputeWorkgroupsPerDimension": lim["max-compute-workgroups-per-dimension"]}
+
+
+class WgpuRunner:
+    def __init__(self, plan: Plan, variants: dict[str, Variant] | None = None):
+        self.plan = plan
+        _, self.device = _device()
+        limits = device_limits()
+        self.variants = {}
+        for k in plan.kernels:
+            v = (variants or {}).get(k.name)
+            if v is None:
+                fitting = prune(k.space, limits)
+                if not fitting:
+                    raise WebjitError(f"kernel {k.name} (node '{k.node}'): no variant fits this device's limits")
+                v = fitting[0]
+            self.variants[k.name] = v
+        d = self.device
+        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+        self.weights = {n: d.create_buffer_with_data(data=a.tobytes() or b"\0" * 4, usage=usage)
+                        for n, a in plan.weights.items()}
+        self.inputs = {n: d.create_buffer(size=nbytes(plan.shapes[n]), usage=usage) for n in plan.inputs}
+        self.arena = [d.create_buffer(size=size, usage=usage) for size in plan.pool]
+        self.readback = {o: d.create_buffer(size=-(-plan.slots[o][1] // 4) * 4, usage=wgpu.BufferUsage.MAP_READ
+                                            | wgpu.BufferUsage.COPY_DST) for o in plan.outputs if o in plan.slots}
+        self.pipelines: dict[str, object] = {}
+        self.sources: dict[str, str] = {}
+        self.dispatches = [self._prepare(k) for k in plan.kernels]
+
+    # -- set-up ---------------------------------------------------------------------------------------------------
+    def _binding(self, name: str) -> dict:
+        if name in self.weights:
+            return {"buffer": self.weights[name], "offset": 0, "size": self.weights[name].size}
+        if name in self.inputs:
+            return {"buffer": self.inputs[name], "offset": 0, "size": self.inputs[name].size}
+        b, size = self.plan.slots[name]
+        return {"buffer": self.arena[b], "offset": 0, "size": self.arena[b].size}
+
+    def pipeline(self, kernel, variant: Variant):
+        src = render(kernel, variant, self.plan.dtypes)
+        if src not in self.pipelines:
+            d = self.device
+            entries = [{"binding": i, "visibility": wgpu.ShaderStage.COMPUTE,
+                        "buffer": {"type": wgpu.BufferBindingType.read_only_storage}} for i in range(len(kernel.inputs))]
+            entries += [{"binding": len(kernel.inputs) + i, "visibility": wgpu.ShaderStage.COMPUTE,
+                         "buffer": {"type": wgpu.BufferBindingType.storage}} for i in range(len(kernel.outputs))]
+            layout = d.create_bind_group_layout(entries=entries)
+            try:
+                module = d.create_shader_module(code=src)
+                pipe = d.create_compute_pipeline(layout=d.create_pipeline_layout(bind_group_layouts=[layout]),
+                                                 compute={"module": module, "entry_point": "main"})
+            except Exception as e:
+                raise RuntimeError(f"kernel {kernel.name} variant {variant.key} does not compile:\n{e}\n{src}")
+            self.pipelines[src] = (pipe, layout)
+        return self.pipelines[src], src
+
+    def _prepare(self, kernel, variant: Variant | None = None):
+        variant = variant or self.variants[kernel.name]
+        (pipe, layout), src = self.pipeline(kernel, variant)
+        self.sources[kernel.name] = src
+        names = list(kernel.inputs) + list(kernel.outputs)
+        group = self.device.create_bind_group(layout=layout, entries=[
+            {"binding": i, "resource": self._binding(n)} for i, n in enumerate(names)])
+        return pipe, group, variant.dispatch
+
+    def set_variant(self, index: int, variant: Variant) -> None:
+        """Swap one kernel's variant (used by tuning and by `validate --variants all`)."""
+        k = self.plan.kernels[index]
+        self.variants[k.name] = variant
+        self.dispatches[index] = self._prepare(k, variant)
+
+    # -- running --------------------------------------------------------------------------------------------------
+    def _write_inputs(self, feeds: dict[str, np.ndarray]) -> None:
+        for n in self.plan.inputs:
+            if n not in feeds:
+                raise WebjitError(f"missing input '{n}'")
+            arr = np.asarray(feeds[n])
+            if tuple(arr.shape) != self.plan.shapes[n]:
+                raise WebjitError(f"input '{n}': shape {list(arr.shape)}, compiled for {list(self.plan.shapes[n])}")
+            if arr.size:
+                self.device.queue.write_buffer(self.inputs[n], 0, to_device(n, arr).tobytes())
+
+    def _encode(self, encoder, which=None) -> None:
+        cp = encoder.begin_compute_pass()
+        for i, (pipe, group, grid) in enumerate(self.dispatches):
+            if which is None or i in which:
+                cp.set_pipeline(pipe)
+                cp.set_bind_group(0, group)
+                cp.dispatch_workgroups(*grid)
+        cp.end()
+
+    def run(self, feeds: dict[str, np.ndarray], extra: list[str] = ()) -> dict[str, np.ndarray]:
+        """One forward pass. extra: arena values to read back too (needs a plan made with reuse=False)."""
+        self._write_inputs(feeds)
+        encoder = self.device.create_command_encoder()
+        self._encode(encoder)
+        for o, buf in self.readback.items():
+            encoder.copy_buffer_to_buffer(self.arena[self.plan.slots[o][0]], 0, buf, 0, buf.size)
+        self.device.queue.submit([encoder.finish()])
+        out = {}
+        for o in self.plan.outputs:
+            if o in self.plan.consts:
+                out[o] = self.plan.consts[o]
+            elif o in self.plan.inputs:
+                out[o] = np.asarray(feeds[o])
+            else:
+                buf = self.readback[o]
+                buf.map_sync(wgpu.MapMode.READ)
+                out[o] = self._decode(o, buf.read_mapped())
+                buf.unmap()
+        for name in extra:
+            b, size = self.plan.slots[name]
+            out[name] = self._decode(name, self.device.queue.read_buffer(self.arena[b], 0, size))
+        return out
+
+    def _decode(self, name: str, data) -> np.ndarray:
+        dtype, shape = self.plan.dtypes[name], self.plan.shapes[name]
+        n = int(np.prod(shape, dtype=np.int64))
+        raw = np.frombuffer(data, dtype={"float32": np.float32, "bool": np.uint32}.get(dtype, np.int32))[:n]
+        return raw.astype(dtype).reshape(shape)
+
+    def sync(self) -> None:
+        """Wait for all submitted work: map a 4-byte buffer written after it."""
+        if not hasattr(self, "_fence"):
+            self._fence = self.device.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
+        self._fence.map_sync(wgpu.MapMode.READ)
+        self._fence.unmap()
+
+    def time(self, which=None, repeats: int = 10, warmup: int = 2) -> float:
+        """Median wall-clock seconds of the selected dispatches (all by default), submitted alone and waited for."""
+        times = []
+        for r in range(repeats + warmup):
+            encoder = self.device.create_command_encoder()
+            self._encode(encoder, which)
+            t = time.perf_counter()
+            self.device.queue.submit([encoder.finish()])
+            self.sync()
+            if r >= warmup:
+                times.append(time.perf_counter() - t)
+        return float(np.median(times))

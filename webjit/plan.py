@@ -1,0 +1,111 @@
+"""Stage 6: the execution plan. Kernels in order, with every buffer they bind.
+
+Weights and inputs get buffers of their own. Every other value lives in a pool of buffers (the arena): a value
+takes a buffer when its kernel runs and gives it back after its last reader, so the pool holds only about the
+peak of what is alive at once. Graph outputs keep their buffers to the end.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import WebjitError
+from .ir import Graph
+from .lower import KernelSpec
+
+ALIGN = 256  # minStorageBufferOffsetAlignment on every WebGPU device
+DEVICE_DTYPES = {"float32": np.float32, "int64": np.int32, "int32": np.int32, "bool": np.uint32}
+
+
+def to_device(name: str, arr: np.ndarray) -> np.ndarray:
+    """A tensor as the kernels store it: int64 narrows to int32, bool widens to uint32."""
+    arr = np.asarray(arr)
+    dt = DEVICE_DTYPES.get(arr.dtype.name)
+    if dt is None:
+        raise WebjitError(f"tensor '{name}' has type {arr.dtype.name}; webjit handles float32, int64, int32, bool")
+    if arr.dtype == np.int64 and arr.size and (arr.min() < -2**31 or arr.max() >= 2**31):
+        raise WebjitError(f"tensor '{name}' has int64 values outside the int32 range the kernels use")
+    return np.ascontiguousarray(arr.astype(dt))
+
+
+def nbytes(shape) -> int:
+    return 4 * max(1, int(np.prod(shape, dtype=np.int64)))
+
+
+@dataclass
+class Plan:
+    kernels: list[KernelSpec]
+    dtypes: dict[str, str]                       # dtype of every buffer a kernel binds
+    shapes: dict[str, tuple]
+    weights: dict[str, np.ndarray]               # constants read by kernels, in device form
+    inputs: list[str]
+    outputs: list[str]
+    consts: dict[str, np.ndarray] = field(default_factory=dict)  # outputs known at compile time
+    slots: dict[str, tuple[int, int]] = field(default_factory=dict)  # value -> (pool buffer, bytes used)
+    pool: list[int] = field(default_factory=list)                    # pool buffer sizes in bytes
+
+    @property
+    def arena_bytes(self) -> int:
+        return sum(self.pool)
+
+    def where(self, name: str) -> str:
+        """'weight', 'input' or 'arena'."""
+        return "weight" if name in self.weights else "input" if name in self.inputs else "arena"
+
+    def summary(self) -> str:
+        w = sum(a.nbytes for a in self.weights.values())
+        return (f"{len(self.kernels)} kernels, weights {w / 2**20:.1f} MiB, "
+                f"intermediate arena {self.arena_bytes / 2**20:.2f} MiB (peak, with reuse)")
+
+
+def _place(kernels: list[KernelSpec], sizes: dict[str, int], keep: set[str], reuse: bool):
+    """Assign each value a pool buffer. A buffer is free again after the last kernel that reads its value, and is
+    reused by the next value that fits it best. (Values share buffers, never ranges of one buffer: WebGPU forbids
+    binding one buffer both read-only and writable in a dispatch.)"""
+    last = {}
+    for i, k in enumerate(kernels):
+        for name in k.inputs:
+            last[name] = i
+    pool: list[int] = []      # buffer sizes in bytes
+    free: list[int] = []      # indices of free buffers
+    slots: dict[str, tuple[int, int]] = {}
+    for i, k in enumerate(kernels):
+        for name in k.outputs:
+            if name not in sizes or name in slots:
+                continue
+            size = -(-sizes[name] // ALIGN) * ALIGN
+            fitting = [b for b in free if pool[b] >= size]
+            if fitting:
+                b = min(fitting, key=lambda b: pool[b])
+                free.remove(b)
+            else:
+                b = len(pool)
+                pool.append(size)
+            slots[name] = (b, sizes[name])
+        if reuse:
+            for name in set(k.inputs) | set(k.outputs):
+                if name in slots and last.get(name, -1) <= i and name not in keep and slots[name][0] not in free:
+                    free.append(slots[name][0])
+    return slots, pool
+
+
+def make_plan(g: Graph, kernels: list[KernelSpec], reuse: bool = True) -> Plan:
+    """Stage entry point. reuse=False gives every value its own slot (to inspect all intermediates)."""
+    values = g.values
+    kernels = [k for k in kernels if all(values[o].size > 0 for o in k.outputs)]
+    bound = {n for k in kernels for n in k.inputs + k.outputs}
+    weights = {n: to_device(n, values[n].const) for n in bound if values[n].const is not None}
+    consts = {o: values[o].const for o in g.outputs if values[o].const is not None}
+    arena_values = {n: nbytes(values[n].shape) for n in bound if n not in weights and n not in g.inputs}
+    for o in g.outputs:
+        if o not in consts and o not in g.inputs and o not in arena_values:
+            arena_values[o] = nbytes(values[o].shape)  # an empty output: no kernel writes it
+    slots, pool = _place(kernels, arena_values, set(g.outputs), reuse)
+    for o in g.outputs:
+        if o in arena_values and o not in slots:
+            slots[o] = (len(pool), arena_values[o])
+            pool.append(-(-arena_values[o] // ALIGN) * ALIGN)
+    return Plan(kernels, {n: values[n].dtype for n in bound | set(g.outputs) | set(g.inputs)},
+                {n: tuple(values[n].shape) for n in bound | set(g.outputs) | set(g.inputs)},
+                weights, list(g.inputs), list(g.outputs), consts, slots, pool)

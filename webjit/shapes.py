@@ -1,0 +1,308 @@
+"""Stage 2: bind input shapes, infer every shape, and fold everything that does not depend on input data.
+
+After `specialize`, every value has a concrete shape and dtype, every value computable at compile time is a
+constant, and the graph keeps only the nodes that do tensor work on the inputs.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from onnx.reference import ReferenceEvaluator
+
+from .errors import UnsupportedOp, WebjitError
+from .ir import Graph, Node, Shape, Value
+
+# Inputs that decide an output's shape. webjit compiles for fixed shapes, so these must be known at compile time:
+# either folded from constants or, for graph inputs, taken from the sample values the user gives.
+VALUE_INPUTS: dict[str, tuple[int, ...]] = {
+    "Reshape": (1,), "Slice": (1, 2, 3, 4), "Expand": (1,), "Tile": (1,), "Unsqueeze": (1,), "Squeeze": (1,),
+    "Split": (1,), "ReduceMean": (1,), "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
+    "ConstantOfShape": (0,), "Range": (0, 1, 2), "CumSum": (1,), "Trilu": (1,), "Clip": (1, 2),
+}
+FOLD_ONLY = {"Constant", "Shape", "Size", "Range", "ConstantOfShape", "NonZero", "ConstantLike"}
+
+UNARY = {"Abs", "Neg", "Sqrt", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Relu", "Reciprocal", "Sin", "Cos",
+         "Floor", "Ceil", "Gelu", "Softplus", "Identity", "Not", "Sign", "Round", "LeakyRelu", "HardSigmoid",
+         "Elu", "Softmax", "LogSoftmax", "CumSum", "Trilu", "Clip", "HardSwish", "Mish"}
+BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mod", "And", "Or", "Xor", "Sum", "Mean"}
+COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
+
+
+def broadcast(*shapes: Shape) -> Shape:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise WebjitError(f"shapes {', '.join(map(str, shapes))} do not broadcast") from None
+
+
+class _Ctx:
+    """What a shape function sees: the node, its input values, and a way to demand constant inputs."""
+
+    def __init__(self, node: Node, ins: list[Value | None], opset: int):
+        self.node, self.ins, self.opset = node, ins, opset
+
+    def shape(self, i: int) -> Shape:
+        return self.ins[i].shape
+
+    def has(self, i: int) -> bool:
+        return i < len(self.ins) and self.ins[i] is not None
+
+    def const(self, i: int) -> np.ndarray | None:
+        if not self.has(i):
+            return None
+        v = self.ins[i]
+        if v.const is None:
+            raise WebjitError(f"node '{self.node.name}' ({self.node.op}): input '{v.name}' decides the output "
+                              f"shape but is only known at run time; give its value with --inputs")
+        return v.const
+
+    def ints(self, i: int, attr: str | None = None) -> list[int] | None:
+        """An int list from input i, or from an attribute in older opsets."""
+        if attr is not None and attr in self.node.attrs:
+            return [int(x) for x in self.node.attrs[attr]]
+        c = self.const(i)
+        return None if c is None else [int(x) for x in np.asarray(c).reshape(-1)]
+
+    def axis(self, a: int, rank: int) -> int:
+        if not -rank <= a < max(rank, 1):
+            raise WebjitError(f"node '{self.node.name}' ({self.node.op}): axis {a} out of range for rank {rank}")
+        return a % rank if rank else 0
+
+
+def _reshape(c: _Ctx):
+    shape, allowzero = c.ints(1), c.node.attrs.get("allowzero", 0)
+    src = c.shape(0)
+    out = [src[i] if (d == 0 and not allowzero) else d for i, d in enumerate(shape)]
+    if -1 in out:
+        known = int(np.prod([d for d in out if d != -1]))
+        out[out.index(-1)] = int(np.prod(src)) // known if known else 0
+    if int(np.prod(out)) != int(np.prod(src)):
+        raise WebjitError(f"node '{c.node.name}' (Reshape): cannot reshape {list(src)} to {shape}")
+    return [(c.ins[0].dtype, tuple(out))]
+
+
+def _squeeze(c: _Ctx):
+    src = c.shape(0)
+    axes = c.ints(1, "axes")
+    axes = [c.axis(a, len(src)) for a in axes] if axes else [i for i, d in enumerate(src) if d == 1]
+    return [(c.ins[0].dtype, tuple(d for i, d in enumerate(src) if i not in axes))]
+
+
+def _unsqueeze(c: _Ctx):
+    src, axes = list(c.shape(0)), c.ints(1, "axes")
+    rank = len(src) + len(axes)
+    for a in sorted(c.axis(a, rank) for a in axes):
+        src.insert(a, 1)
+    return [(c.ins[0].dtype, tuple(src))]
+
+
+def _slice(c: _Ctx):
+    src = list(c.shape(0))
+    starts, ends = c.ints(1), c.ints(2)
+    axes = c.ints(3) or list(range(len(starts)))
+    steps = c.ints(4) or [1] * len(starts)
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        a = c.axis(a, len(src))
+        src[a] = len(range(*slice(s, e, st).indices(src[a])))
+    return [(c.ins[0].dtype, tuple(src))]
+
+
+def _split(c: _Ctx):
+    src, n = c.shape(0), len(c.node.outputs)
+    axis = c.axis(c.node.attrs.get("axis", 0), len(src))
+    sizes = c.ints(1, "split")
+    if not sizes:
+        each = -(-src[axis] // n)
+        sizes = [min(each, src[axis] - i * each) for i in range(n)]
+    return [(c.ins[0].dtype, src[:axis] + (s,) + src[axis + 1:]) for s in sizes]
+
+
+def _reduce(c: _Ctx):
+    src = c.shape(0)
+    axes = c.ints(1, "axes") if (c.opset >= 18 or c.node.op == "ReduceSum") else c.node.attrs.get("axes")
+    if not axes:
+        axes = [] if c.node.attrs.get("noop_with_empty_axes", 0) else list(range(len(src)))
+    axes = {c.axis(a, len(src)) for a in axes}
+    keep = c.node.attrs.get("keepdims", 1)
+    out = tuple(1 if i in axes else d for i, d in enumerate(src) if keep or i not in axes)
+    return [(c.ins[0].dtype, out)]
+
+
+def _matmul(c: _Ctx):
+    a, b = c.shape(0), c.shape(1)
+    a2, b2 = (1,) + a if len(a) == 1 else a, b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise WebjitError(f"node '{c.node.name}' (MatMul): shapes {list(a)} and {list(b)} do not multiply")
+    out = broadcast(a2[:-2], b2[:-2]) + (a2[-2], b2[-1])
+    if len(a) == 1:
+        out = out[:-2] + out[-1:]
+    if len(b) == 1:
+        out = out[:-1]
+    return [(c.ins[0].dtype, out)]
+
+
+def _gemm(c: _Ctx):
+    a, b = c.shape(0), c.shape(1)
+    m = a[1] if c.node.attrs.get("transA", 0) else a[0]
+    n = b[0] if c.node.attrs.get("transB", 0) else b[1]
+    return [(c.ins[0].dtype, (m, n))]
+
+
+def _concat(c: _Ctx):
+    shapes = [s.shape for s in c.ins if s is not None]
+    axis = c.axis(c.node.attrs["axis"], len(shapes[0]))
+    out = list(shapes[0])
+    out[axis] = sum(s[axis] for s in shapes)
+    return [(c.ins[0].dtype, tuple(out))]
+
+
+def _gather(c: _Ctx):
+    src, idx = c.shape(0), c.shape(1)
+    axis = c.axis(c.node.attrs.get("axis", 0), len(src))
+    return [(c.ins[0].dtype, src[:axis] + idx + src[axis + 1:])]
+
+
+def _gather_nd(c: _Ctx):
+    src, idx, b = c.shape(0), c.shape(1), c.node.attrs.get("batch_dims", 0)
+    return [(c.ins[0].dtype, idx[:-1] + src[b + idx[-1]:])]
+
+
+def _transpose(c: _Ctx):
+    src = c.shape(0)
+    perm = c.node.attrs.get("perm") or list(range(len(src)))[::-1]
+    return [(c.ins[0].dtype, tuple(src[p] for p in perm))]
+
+
+def _expand(c: _Ctx):
+    return [(c.ins[0].dtype, broadcast(c.shape(0), tuple(c.ints(1))))]
+
+
+def _tile(c: _Ctx):
+    return [(c.ins[0].dtype, tuple(d * r for d, r in zip(c.shape(0), c.ints(1))))]
+
+
+def _flatten(c: _Ctx):
+    src = c.shape(0)
+    axis = c.axis(c.node.attrs.get("axis", 1), len(src) + 1)
+    return [(c.ins[0].dtype, (int(np.prod(src[:axis])), int(np.prod(src[axis:]))))]
+
+
+def _layernorm(c: _Ctx):
+    src = c.shape(0)
+    axis = c.axis(c.node.attrs.get("axis", -1), len(src))
+    stat = src[:axis] + (1,) * (len(src) - axis)
+    return [(c.ins[0].dtype, src), ("float32", stat), ("float32", stat)][:len(c.node.outputs)]
+
+
+def _cast(c: _Ctx):
+    from .onnx_import import dtype_name
+    return [(dtype_name(c.node.attrs["to"]), c.shape(0))]
+
+
+def _same(c: _Ctx):
+    return [(c.ins[0].dtype, c.shape(0))] + [("bool", c.shape(0))] * (len(c.node.outputs) - 1)
+
+
+def _bcast(c: _Ctx):
+    return [(c.ins[0].dtype, broadcast(*[v.shape for v in c.ins if v is not None]))]
+
+
+SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
+    **{op: _same for op in UNARY}, "Dropout": _same,
+    **{op: _bcast for op in BINARY},
+    **{op: (lambda c: [("bool", _bcast(c)[0][1])]) for op in COMPARE},
+    "IsNaN": lambda c: [("bool", c.shape(0))], "IsInf": lambda c: [("bool", c.shape(0))],
+    "Where": lambda c: [(c.ins[1].dtype, broadcast(c.shape(0), c.shape(1), c.shape(2)))],
+    "Cast": _cast, "CastLike": lambda c: [(c.ins[1].dtype, c.shape(0))],
+    "MatMul": _matmul, "Gemm": _gemm, "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
+    "Flatten": _flatten, "Slice": _slice, "Split": _split, "Concat": _concat, "Transpose": _transpose,
+    "Expand": _expand, "Tile": _tile, "Gather": _gather, "GatherND": _gather_nd,
+    "GatherElements": lambda c: [(c.ins[0].dtype, c.shape(1))],
+    "ReduceMean": _reduce, "ReduceSum": _reduce, "ReduceMax": _reduce, "ReduceMin": _reduce,
+    "LayerNormalization": _layernorm,
+}
+
+
+def supported_ops() -> list[str]:
+    return sorted(set(SHAPE_FNS) | FOLD_ONLY)
+
+
+def _unsupported(node: Node, opset: int, why: str = "") -> UnsupportedOp:
+    return UnsupportedOp(f"node '{node.name}': op {node.op} (opset {opset}) is not supported{why}. "
+                         f"Supported ops: {', '.join(supported_ops())}")
+
+
+def _bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, np.ndarray]) -> None:
+    for name in list(shapes) + list(values):
+        if name not in g.inputs:
+            raise WebjitError(f"no model input named '{name}' (inputs: {', '.join(g.inputs)})")
+    symbols: dict[str, int] = {}
+    for name in g.inputs:
+        v = g.values[name]
+        given = tuple(values[name].shape) if name in values else shapes.get(name)
+        if given is None:
+            if v.shape is None or any(isinstance(d, str) for d in v.shape):
+                raise WebjitError(f"input '{name}' has dims {list(v.shape or '?')} that are not fixed; "
+                                  f"give them with --shape {name}=1x128 (for example) or --inputs")
+            continue
+        if v.shape is not None:
+            if len(given) != len(v.shape):
+                raise WebjitError(f"input '{name}': shape {list(given)} has rank {len(given)}, "
+                                  f"the model declares {list(v.shape)}")
+            for d, m in zip(given, v.shape):
+                if isinstance(m, int) and m != d:
+                    raise WebjitError(f"input '{name}': shape {list(given)} contradicts the model's {list(v.shape)}")
+                if isinstance(m, str) and symbols.setdefault(m, d) != d:
+                    raise WebjitError(f"input '{name}': dim '{m}' is {d} here but {symbols[m]} elsewhere")
+        v.shape = tuple(int(d) for d in given)
+
+
+def _fold(node: Node, g: Graph) -> list[np.ndarray]:
+    if node.op == "Shape":
+        s = g.values[node.inputs[0]].shape
+        start, end = node.attrs.get("start", 0), node.attrs.get("end", None)
+        return [np.array(s[slice(start, end)], dtype=np.int64)]
+    if node.op == "Size":
+        return [np.array(g.values[node.inputs[0]].size, dtype=np.int64)]
+    feeds = {i: g.values[i].const for i in node.inputs if i}
+    try:
+        return ReferenceEvaluator(node.proto, opsets={"": g.opset}).run(None, feeds)
+    except Exception as e:  # the reference evaluator's own error, on the user's node
+        raise WebjitError(f"node '{node.name}' ({node.op}): cannot evaluate at compile time: {e}") from None
+
+
+def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict[str, np.ndarray] | None = None,
+               keep: set[str] | frozenset = frozenset()) -> Graph:
+    """Stage entry point.
+
+    shapes: concrete shapes for inputs with symbolic dims. values: input values; those feeding a shape-deciding
+    input (VALUE_INPUTS) become compile-time constants. keep: input names never to fold (for testing).
+    """
+    shapes, values = shapes or {}, values or {}
+    _bind_inputs(g, shapes, values)
+    uses = g.consumers()
+    for name in g.inputs:
+        if name in values and name not in keep and any(
+                name in [n.input(i) for i in VALUE_INPUTS.get(n.op, ())] for n in uses.get(name, [])):
+            g.values[name].const = np.asarray(values[name])
+    kept = []
+    for node in g.nodes:
+        ins = [g.values[i] if i else None for i in node.inputs]
+        if node.op not in SHAPE_FNS and node.op not in FOLD_ONLY:
+            raise _unsupported(node, g.opset)
+        if node.proto is not None and (all(v.const is not None for v in ins if v) or node.op in ("Shape", "Size")):
+            for name, arr in zip(node.outputs, _fold(node, g)):
+                if name:
+                    arr = np.asarray(arr)
+                    g.values[name] = Value(name, arr.dtype.name, tuple(arr.shape), arr)
+            continue
+        if node.op in FOLD_ONLY:
+            raise WebjitError(f"node '{node.name}' ({node.op}): inputs must be known at compile time")
+        for name, (dtype, shape) in zip(node.outputs, SHAPE_FNS[node.op](_Ctx(node, ins, g.opset))):
+            if name:
+                g.values[name].dtype, g.values[name].shape = dtype, tuple(int(d) for d in shape)
+        kept.append(node)
+    g.nodes = kept
+    g.remove_dead()
+    return g

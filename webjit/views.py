@@ -1,0 +1,86 @@
+"""Strided views: how a kernel reads a tensor without copying it.
+
+Reshape, Squeeze, Unsqueeze, Flatten, Transpose, Slice, Expand, Split and Gather with a constant scalar index
+produce no kernel. Their output is a `View` of an existing buffer: an element offset plus one stride per dim.
+Kernels read every input through such a view, composed with broadcasting into the kernel's output coordinates
+(an `Access`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ir import Shape
+
+
+def contiguous_strides(shape: Shape) -> tuple[int, ...]:
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= d
+    return tuple(reversed(strides))
+
+
+@dataclass(frozen=True)
+class View:
+    base: str             # the value that owns the buffer
+    shape: Shape
+    offset: int
+    strides: tuple[int, ...]
+
+    @staticmethod
+    def of(name: str, shape: Shape) -> "View":
+        return View(name, tuple(shape), 0, contiguous_strides(shape))
+
+    @property
+    def contiguous(self) -> bool:
+        return self.offset == 0 and all(s == c or d == 1 for s, c, d in
+                                        zip(self.strides, contiguous_strides(self.shape), self.shape))
+
+    def transpose(self, perm) -> "View":
+        return View(self.base, tuple(self.shape[p] for p in perm), self.offset, tuple(self.strides[p] for p in perm))
+
+    def slice(self, axis: int, start: int, step: int, size: int) -> "View":
+        shape, strides = list(self.shape), list(self.strides)
+        shape[axis] = size
+        offset = self.offset + start * strides[axis]
+        strides[axis] *= step
+        return View(self.base, tuple(shape), offset, tuple(strides))
+
+    def expand(self, shape: Shape) -> "View":
+        pad = len(shape) - len(self.shape)
+        strides = [0] * pad + [s if d == n else 0 for s, d, n in zip(self.strides, self.shape, shape[pad:])]
+        return View(self.base, tuple(shape), self.offset, tuple(strides))
+
+    def reshape(self, shape: Shape) -> "View | None":
+        """The reshaped view, or None when the strides cannot express it (a copy is needed)."""
+        if self.contiguous:
+            return View(self.base, tuple(shape), self.offset, contiguous_strides(shape))
+        # Only dims of size 1 may come and go: the rest must stay in order with their strides.
+        kept = [(d, s) for d, s in zip(self.shape, self.strides) if d != 1]
+        if [d for d in shape if d != 1] != [d for d, _ in kept]:
+            return None
+        it = iter(kept)
+        return View(self.base, tuple(shape), self.offset, tuple(0 if d == 1 else next(it)[1] for d in shape))
+
+    def access(self, out_shape: Shape) -> "Access":
+        """Read this view broadcast to out_shape (right-aligned, as ONNX broadcasting)."""
+        v = self.expand(out_shape) if tuple(self.shape) != tuple(out_shape) else self
+        return Access(v.offset, tuple(0 if d == 1 else s for s, d in zip(v.strides, out_shape)))
+
+
+@dataclass(frozen=True)
+class Access:
+    """Element index of one input for output coordinates c: offset + sum(c[d] * strides[d])."""
+    offset: int
+    strides: tuple[int, ...]
+
+    def indices(self, shape: Shape) -> np.ndarray:
+        """All indices for an output of this shape, in row-major order (used by tests and the CPU checker)."""
+        idx = np.full(shape, self.offset, dtype=np.int64)
+        for d, s in enumerate(self.strides):
+            r = [1] * len(shape)
+            r[d] = shape[d]
+            idx = idx + np.arange(shape[d]).reshape(r) * s
+        return idx
