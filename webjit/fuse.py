@@ -2,10 +2,12 @@
 
 Passes, in order:
   canonicalize     Gemm -> Transpose + MatMul + elementwise; Identity/Dropout -> views
+  split_weights    weights over the 128 MiB binding limit -> chunks
   layernorm        decomposed ReduceMean/Sub/Pow/Sqrt/Div (+Mul/Add) -> LayerNormalization
   rmsnorm          Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul (+Mul) -> RMSNorm
   elementwise      chains of elementwise ops -> one Elementwise node with straight-line code
   attention        MatMul -> [Elementwise] -> Softmax -> [NaN guard] -> MatMul -> Attention
+  out_transpose    Attention -> Transpose: the attention kernel writes the transposed layout
   epilogue         MatMul -> Elementwise -> one MatMul with the elementwise code as epilogue
   views            Reshape/Transpose/Slice/Expand/... -> strided views on the producer's buffer; copies where a
                    consumer needs a dense buffer
@@ -19,6 +21,7 @@ import numpy as np
 
 from .ir import Graph, Node, Value
 from .shapes import BINARY, COMPARE, UNARY
+from .space import DEFAULT_LIMITS
 from .views import View
 
 ELEMENTWISE = (UNARY | BINARY | COMPARE | {"Where", "Cast", "CastLike", "IsNaN", "IsInf"}) - {
@@ -27,7 +30,7 @@ USES_COORDS = {"Trilu"}  # code that reads output coordinates cannot be recomput
 VIEW_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Slice", "Expand", "Identity", "Dropout",
             "Split", "Gather"}
 DENSE_INPUTS = {"LayerNormalization": (0,), "RMSNorm": (0,), "Softmax": (0,), "LogSoftmax": (0,),
-                "Gather": (0, 1), "GatherElements": (0, 1), "GatherND": (0, 1), "CumSum": (0,), "ReduceMean": (0,),
+                "Gather": (0, -1), "GatherElements": (0, 1), "GatherND": (0, 1), "CumSum": (0,), "ReduceMean": (0,),
                 "ReduceSum": (0,), "ReduceMax": (0,), "ReduceMin": (0,)}
 
 
@@ -77,12 +80,14 @@ def canonicalize(g: Graph) -> None:
             alpha, beta = float(n.attrs.get("alpha", 1.0)), float(n.attrs.get("beta", 1.0))
             mm = r.new_value(f"{n.name}_mm", y) if (c or alpha != 1.0) else y.name
             out.append(Node("MatMul", n.name, [a, b], [mm]))
-            if mm != y.name:
-                code = [(y.dtype, "Mul", (("x", 0), ("c", alpha)), ())]
-                ins = [mm]
+            if mm != y.name:  # alpha * acc + beta * C, left to the epilogue fusion
+                code, ins = [(y.dtype, "Identity", (("x", 0),), ())], [mm]
+                if alpha != 1.0:
+                    code.append((y.dtype, "Mul", (("t", 0), ("c", alpha, "float32")), ()))
                 if c:
-                    code += [(y.dtype, "Mul", (("x", 1), ("c", beta)), ()), (y.dtype, "Add", (("t", 0), ("t", 1)), ())]
                     ins.append(c)
+                    code.append((y.dtype, "Mul", (("x", 1), ("c", beta, "float32")), ()))
+                    code.append((y.dtype, "Add", (("t", len(code) - 2), ("t", len(code) - 1)), ()))
                 out.append(Node("Elementwise", f"{n.name}_epilogue", ins, [y.name], {"code": tuple(code)}))
         elif n.op == "Dropout":
             out.append(Node("Identity", n.name, [n.inputs[0]], [n.outputs[0]]))
@@ -105,6 +110,35 @@ def _split_to_slices(g: Graph, n: Node) -> list[Node]:
     return nodes
 
 
+def split_large_weights(g: Graph) -> None:
+    """No binding may exceed maxStorageBufferBindingSize (128 MiB by default): split bigger weights. A MatMul
+    weight splits by columns (partial MatMuls, then Concat); an embedding table splits by rows (one Gather reads
+    every chunk)."""
+    r = _Rewriter(g)
+    limit = DEFAULT_LIMITS["maxStorageBufferBindingSize"]
+    out: list[Node] = []
+    for n in g.nodes:
+        w = g.const(n.input(1) if n.op == "MatMul" else n.input(0)) if n.op in ("MatMul", "Gather") else None
+        if w is None or w.nbytes <= limit or w.ndim != 2 or (n.op == "Gather" and n.attrs.get("axis", 0) != 0):
+            out.append(n)
+            continue
+        parts = -(-w.nbytes // limit)
+        axis = 1 if n.op == "MatMul" else 0
+        bounds = [round(i * w.shape[axis] / parts) for i in range(parts + 1)]
+        chunks = [r.new_const(f"{n.name}_w{i}", np.ascontiguousarray(np.take(w, range(lo, hi), axis=axis)))
+                  for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
+        if n.op == "Gather":
+            out.append(Node("Gather", n.name, [*chunks, n.inputs[1]], n.outputs, {"axis": 0, "chunk_rows": bounds}))
+            continue
+        y = g.values[n.outputs[0]]
+        parts_out = []
+        for i, (ch, lo, hi) in enumerate(zip(chunks, bounds, bounds[1:])):
+            parts_out.append(r.new_value(f"{n.name}_part{i}", y, shape=y.shape[:-1] + (hi - lo,)))
+            out.append(Node("MatMul", f"{n.name}_part{i}", [n.inputs[0], ch], [parts_out[-1]]))
+        out.append(Node("Concat", f"{n.name}_concat", parts_out, [y.name], {"axis": -1}))
+    g.nodes = out
+
+
 # ---------------------------------------------------------------------------------------------------------------
 def _last_axis_mean(r: _Rewriter, name: str) -> Node | None:
     m = r.producer(name, "ReduceMean")
@@ -118,7 +152,8 @@ def _last_axis_mean(r: _Rewriter, name: str) -> Node | None:
 
 
 def _affine_tail(r: _Rewriter, name: str, width: int) -> tuple[str, str | None, str | None]:
-    """Follow optional Mul(gamma) and Add(beta) with constant [width] vectors. Returns (output, gamma, beta)."""
+    """Follow optional Mul(gamma) and Add(beta) with constant [width] vectors, and drop those nodes.
+    Returns (output, gamma, beta)."""
     gamma = beta = None
     for op in ("Mul", "Add"):
         uses = r.uses.get(name, [])
@@ -133,6 +168,7 @@ def _affine_tail(r: _Rewriter, name: str, width: int) -> tuple[str, str | None, 
         else:
             beta = other[0]
         name = uses[0].outputs[0]
+        r.g.nodes.remove(uses[0])
     return name, gamma, beta
 
 
@@ -247,8 +283,11 @@ def _merge(c_leaves, c_code, slot: int, p_leaves, p_code):
 
 
 def fuse_elementwise(g: Graph) -> None:
+    """Merge each elementwise producer into its consumer when every reader of its value is inside that consumer
+    (so a value read twice by one chain, like x in x * 0.5 * (1 + erf(x / sqrt 2)), still fuses)."""
     r = _Rewriter(g)
-    fused: dict[str, Node] = {}  # output name -> Elementwise node
+    fused: dict[str, Node] = {}    # output name -> Elementwise node
+    members: dict[int, set] = {}   # id(Elementwise node) -> ids of the original nodes merged into it
     out: list[Node] = []
     for n in g.nodes:
         if n.op not in ELEMENTWISE and n.op != "Elementwise":
@@ -259,21 +298,25 @@ def fuse_elementwise(g: Graph) -> None:
         else:
             leaves, code = _node_code(g, n)
         shape = g.values[n.outputs[0]].shape
+        merged = {id(n)}
         changed = True
         while changed:
             changed = False
             for slot, leaf in enumerate(leaves):
                 p = fused.get(leaf)
-                if p is None or not r.single_use(leaf):
+                readers = {id(u) for u in r.uses.get(leaf, [])}
+                if p is None or leaf in g.outputs or not readers <= merged:
                     continue
                 if any(l[1] in USES_COORDS for l in p.attrs["code"]) and g.values[leaf].shape != shape:
                     continue
                 leaves, code = _merge(leaves, code, slot, p.inputs, list(p.attrs["code"]))
+                merged |= members.pop(id(p))
                 out.remove(p)
                 changed = True
                 break
         node = Node("Elementwise", n.name, leaves, [n.outputs[0]], {"code": tuple(code)})
         fused[n.outputs[0]] = node
+        members[id(node)] = merged
         out.append(node)
     g.nodes = out
 
@@ -330,6 +373,20 @@ def fuse_attention(g: Graph) -> None:
         g.nodes[g.nodes.index(mm2)] = node
         r = _Rewriter(g)
     _reorder_and_prune(g)
+
+
+def fold_output_transpose(g: Graph) -> None:
+    """Attention -> Transpose: the kernel writes the transposed layout itself (heads back into rows)."""
+    r = _Rewriter(g)
+    for att in [n for n in g.nodes if n.op == "Attention"]:
+        y = att.outputs[0]
+        t = r.uses.get(y, [None])[0]
+        if not r.single_use(y) or t.op != "Transpose" or "out_perm" in att.attrs:
+            continue
+        att.attrs["out_perm"] = list(t.attrs.get("perm") or range(len(g.values[y].shape))[::-1])
+        att.outputs = [t.outputs[0]]
+        g.nodes.remove(t)
+    g.remove_dead()
 
 
 def fuse_epilogue(g: Graph) -> None:
@@ -426,8 +483,8 @@ def resolve_views(g: Graph) -> None:
     g.nodes = out
 
 
-PASSES = [canonicalize, fuse_layernorm, fuse_rmsnorm, fuse_elementwise, fuse_attention, fuse_epilogue,
-          resolve_views]
+PASSES = [canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm, fuse_elementwise, fuse_attention, fold_output_transpose,
+          fuse_epilogue, resolve_views]
 
 
 def fuse(g: Graph) -> Graph:

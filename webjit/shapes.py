@@ -233,29 +233,37 @@ def _unsupported(node: Node, opset: int, why: str = "") -> UnsupportedOp:
                          f"Supported ops: {', '.join(supported_ops())}")
 
 
-def _bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, np.ndarray]) -> None:
+def bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, np.ndarray]) -> None:
+    """Give every input a concrete shape. A symbolic dim bound by one input (say seq=128 by input_ids) also
+    binds it in the others, so `--shape input_ids=1x128` is enough for a BERT-style model."""
     for name in list(shapes) + list(values):
         if name not in g.inputs:
             raise WebjitError(f"no model input named '{name}' (inputs: {', '.join(g.inputs)})")
+    given = {n: tuple(int(d) for d in (values[n].shape if n in values else shapes[n]))
+             for n in g.inputs if n in values or n in shapes}
     symbols: dict[str, int] = {}
+    for name, shape in given.items():
+        declared = g.values[name].shape
+        if declared is None:
+            continue
+        if len(shape) != len(declared):
+            raise WebjitError(f"input '{name}': shape {list(shape)} has rank {len(shape)}, "
+                              f"the model declares {list(declared)}")
+        for d, m in zip(shape, declared):
+            if isinstance(m, int) and m != d:
+                raise WebjitError(f"input '{name}': shape {list(shape)} contradicts the model's {list(declared)}")
+            if isinstance(m, str) and symbols.setdefault(m, d) != d:
+                raise WebjitError(f"input '{name}': dim '{m}' is {d} here but {symbols[m]} in another input")
     for name in g.inputs:
         v = g.values[name]
-        given = tuple(values[name].shape) if name in values else shapes.get(name)
-        if given is None:
-            if v.shape is None or any(isinstance(d, str) for d in v.shape):
-                raise WebjitError(f"input '{name}' has dims {list(v.shape or '?')} that are not fixed; "
-                                  f"give them with --shape {name}=1x128 (for example) or --inputs")
+        if name in given:
+            v.shape = given[name]
             continue
-        if v.shape is not None:
-            if len(given) != len(v.shape):
-                raise WebjitError(f"input '{name}': shape {list(given)} has rank {len(given)}, "
-                                  f"the model declares {list(v.shape)}")
-            for d, m in zip(given, v.shape):
-                if isinstance(m, int) and m != d:
-                    raise WebjitError(f"input '{name}': shape {list(given)} contradicts the model's {list(v.shape)}")
-                if isinstance(m, str) and symbols.setdefault(m, d) != d:
-                    raise WebjitError(f"input '{name}': dim '{m}' is {d} here but {symbols[m]} elsewhere")
-        v.shape = tuple(int(d) for d in given)
+        dims = [symbols.get(d, d) if isinstance(d, str) else d for d in (v.shape or ["?"])]
+        if any(isinstance(d, str) for d in dims):
+            raise WebjitError(f"input '{name}' has dims {list(v.shape or '?')} that are not fixed; "
+                              f"give them with --shape {name}=1x128 (for example) or --inputs")
+        v.shape = tuple(dims)
 
 
 def _fold(node: Node, g: Graph) -> list[np.ndarray]:
@@ -280,7 +288,7 @@ def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict[st
     input (VALUE_INPUTS) become compile-time constants. keep: input names never to fold (for testing).
     """
     shapes, values = shapes or {}, values or {}
-    _bind_inputs(g, shapes, values)
+    bind_inputs(g, shapes, values)
     uses = g.consumers()
     for name in g.inputs:
         if name in values and name not in keep and any(

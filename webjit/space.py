@@ -11,7 +11,8 @@ from dataclasses import dataclass
 # The most a bundle plans for. Each device prunes further with its real limits (`prune(space, adapter_limits)`).
 DEFAULT_LIMITS = {"maxComputeInvocationsPerWorkgroup": 256, "maxComputeWorkgroupStorageSize": 32768,
                   "maxComputeWorkgroupSizeX": 256, "maxComputeWorkgroupSizeY": 256,
-                  "maxComputeWorkgroupsPerDimension": 65535}
+                  "maxComputeWorkgroupsPerDimension": 65535,
+                  "maxStorageBufferBindingSize": 134217728}  # 128 MiB, WebGPU's default: bigger weights are split
 MAX_REGISTERS = 96  # f32 values a thread may keep live; beyond this GPUs spill (nnJIT's register filter)
 
 # --- matmul: (BM, BN, TM, TN) output tile per workgroup and per thread, times the K tile. ----------------------
@@ -19,6 +20,7 @@ MATMUL_TILES = [(16, 16, 1, 1), (32, 32, 2, 2), (16, 64, 1, 4), (64, 16, 4, 1), 
                 (64, 64, 4, 4), (32, 128, 2, 8), (128, 32, 8, 2), (64, 128, 4, 8), (128, 64, 8, 4),
                 (128, 128, 8, 8)]
 MATMUL_TK = [8, 16, 32]
+MATMUL_DIRECT = [(2, 2), (4, 4), (4, 8)]  # thread tiles also tried without workgroup memory (no barriers)
 # A tile is kept only if threads fit, the staged tiles fit workgroup memory, the accumulators plus one column of
 # A and one row of B fit the register budget, and the tile is not over twice the padded problem in either dim.
 

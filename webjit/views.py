@@ -54,15 +54,35 @@ class View:
         return View(self.base, tuple(shape), self.offset, tuple(strides))
 
     def reshape(self, shape: Shape) -> "View | None":
-        """The reshaped view, or None when the strides cannot express it (a copy is needed)."""
+        """The reshaped view, or None when strides cannot express it (then a copy is needed).
+
+        Walk both shapes from the innermost dim, in chunks of old dims that are contiguous with each other. Each
+        chunk must be exactly covered by a run of new dims, which then get strides inside that chunk.
+        """
+        shape = tuple(shape)
         if self.contiguous:
-            return View(self.base, tuple(shape), self.offset, contiguous_strides(shape))
-        # Only dims of size 1 may come and go: the rest must stay in order with their strides.
-        kept = [(d, s) for d, s in zip(self.shape, self.strides) if d != 1]
-        if [d for d in shape if d != 1] != [d for d, _ in kept]:
+            return View(self.base, shape, self.offset, contiguous_strides(shape))
+        old = [(d, s) for d, s in zip(self.shape, self.strides) if d != 1]
+        new_strides = [0] * len(shape)
+        j = len(shape) - 1
+        i = len(old) - 1
+        while i >= 0:
+            # one chunk: old dims i0..i whose strides nest without gaps
+            size, stride = old[i][0], old[i][1]
+            while i > 0 and old[i - 1][1] == old[i][1] * old[i][0]:
+                i -= 1
+                size *= old[i][0]
+            i -= 1
+            covered = 1
+            while j >= 0 and (covered < size or shape[j] == 1):
+                new_strides[j] = covered * stride
+                covered *= shape[j]
+                j -= 1
+            if covered != size:
+                return None
+        if any(shape[k] != 1 for k in range(j + 1)):
             return None
-        it = iter(kept)
-        return View(self.base, tuple(shape), self.offset, tuple(0 if d == 1 else next(it)[1] for d in shape))
+        return View(self.base, shape, self.offset, tuple(new_strides))
 
     def access(self, out_shape: Shape) -> "Access":
         """Read this view broadcast to out_shape (right-aligned, as ONNX broadcasting)."""

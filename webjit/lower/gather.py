@@ -13,15 +13,18 @@ def _spec(c, kind, params, names, total):
                        bytes=8 * total)]
 
 
-def Gather(c, *, axis=0):
-    data, idx = c.node.inputs
-    shape = c.shape(data)
+def Gather(c, *, axis=0, chunk_rows=None):
+    """chunk_rows: row bounds when the table was split into several buffers (see fuse.split_large_weights)."""
+    *tables, idx = c.node.inputs
+    shape = c.shape(tables[0])
     axis %= len(shape)
-    params = {"dtype": c.dtype(data), "outer": int(np.prod(shape[:axis], dtype=np.int64)), "dim": shape[axis],
-              "inner": int(np.prod(shape[axis + 1:], dtype=np.int64)),
+    rows = chunk_rows or [0, shape[axis]]
+    dim = rows[-1]
+    params = {"dtype": c.dtype(tables[0]), "outer": int(np.prod(shape[:axis], dtype=np.int64)), "dim": dim,
+              "inner": int(np.prod(shape[axis + 1:], dtype=np.int64)), "chunks": rows,
               "count": int(np.prod(c.shape(idx), dtype=np.int64))}
     total = params["outer"] * params["count"] * params["inner"]
-    return _spec(c, "gather", params, [data, idx], total)
+    return _spec(c, "gather", params, [*tables, idx], total)
 
 
 def GatherElements(c, *, axis=0):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..shapes import broadcast
-from ..space import MATMUL_TILES, MATMUL_TK, Variant, ceil_div
+from ..space import MATMUL_DIRECT, MATMUL_TILES, MATMUL_TK, Variant, ceil_div
 from .elementwise import bindings, leaf
 
-DEFAULT_TILE = (32, 32, 2, 2, 16)
+DEFAULT_TILE = (32, 32, 2, 2, 16, 1)
 
 
 def matmul_space(batch: int, m: int, n: int, k: int) -> tuple[Variant, ...]:
@@ -17,14 +17,16 @@ def matmul_space(batch: int, m: int, n: int, k: int) -> tuple[Variant, ...]:
     for bm, bn, tm, tn in MATMUL_TILES:
         if bm > 2 * pad(m) or bn > 2 * pad(n):
             continue
+        threads = (bm // tm) * (bn // tn)
+        grid = (ceil_div(n, bn), ceil_div(m, bm), batch)
         for tk in MATMUL_TK:
-            if tk > 2 * max(8, k):
-                continue
-            threads = (bm // tm) * (bn // tn)
-            out.append(Variant((("BM", bm), ("BN", bn), ("TK", tk), ("TM", tm), ("TN", tn)),
-                               (ceil_div(n, bn), ceil_div(m, bm), batch), threads, 4 * tk * (bm + bn),
-                               tm * tn + tm + tn))
-    return tuple(sorted(out, key=lambda v: (v.v["BM"], v.v["BN"], v.v["TM"], v.v["TN"], v.v["TK"])
+            if tk <= 2 * max(8, k):
+                out.append(Variant((("BM", bm), ("BN", bn), ("S", 1), ("TK", tk), ("TM", tm), ("TN", tn)),
+                                   grid, threads, 4 * tk * (bm + bn), tm * tn + tm + tn))
+        if (tm, tn) in MATMUL_DIRECT:
+            out.append(Variant((("BM", bm), ("BN", bn), ("S", 0), ("TK", 1), ("TM", tm), ("TN", tn)),
+                               grid, threads, 0, tm * tn + tm + tn))
+    return tuple(sorted(out, key=lambda v: (v.v["BM"], v.v["BN"], v.v["TM"], v.v["TN"], v.v["TK"], v.v["S"])
                         != DEFAULT_TILE))
 
 

@@ -142,8 +142,8 @@ class WgpuRunner:
                 cp.dispatch_workgroups(*grid)
         cp.end()
 
-    def run(self, feeds: dict[str, np.ndarray], extra: list[str] = ()) -> dict[str, np.ndarray]:
-        """One forward pass. extra: arena values to read back too (needs a plan made with reuse=False)."""
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One forward pass."""
         self._write_inputs(feeds)
         encoder = self.device.create_command_encoder()
         self._encode(encoder)
@@ -161,10 +161,19 @@ class WgpuRunner:
                 buf.map_sync(wgpu.MapMode.READ)
                 out[o] = self._decode(o, buf.read_mapped())
                 buf.unmap()
-        for name in extra:
-            b, size = self.plan.slots[name]
-            out[name] = self._decode(name, self.device.queue.read_buffer(self.arena[b], 0, size))
         return out
+
+    def run_kernels(self, which) -> None:
+        """Dispatch only the given kernels (by index) on the buffers as they are, and wait."""
+        encoder = self.device.create_command_encoder()
+        self._encode(encoder, set(which))
+        self.device.queue.submit([encoder.finish()])
+        self.sync()
+
+    def read(self, name: str) -> np.ndarray:
+        """The current contents of an arena value (test and validation use; allocates)."""
+        b, size = self.plan.slots[name]
+        return self._decode(name, self.device.queue.read_buffer(self.arena[b], 0, -(-size // 4) * 4))
 
     def _decode(self, name: str, data) -> np.ndarray:
         dtype, shape = self.plan.dtypes[name], self.plan.shapes[name]

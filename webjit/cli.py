@@ -1,0 +1,176 @@
+"""The `webjit` command line.
+
+    webjit validate MODEL.onnx [--inputs F.npz] [--shape name=1x128 ...] [--variants default|all] [--atol 1e-4]
+                               [--save-outputs OUT.npz] [--dump DIR]
+    webjit bench --native MODEL.onnx [--shape ...] [--inputs F.npz] [--repeats 10] [--budget 60] [--json F]
+
+Exit status: 0 success, 1 outputs differ from onnxruntime, 2 bad input (model, shapes, options).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from .errors import WebjitError
+
+
+def _shape(text: str) -> tuple[str, tuple[int, ...]]:
+    name, sep, dims = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, tuple(int(d) for d in dims.lower().split("x")) if dims else ()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIMS like input_ids=1x128, got '{text}'") from None
+
+
+def _feeds(args) -> tuple[dict, dict]:
+    from .validate import generate_inputs
+    shapes = dict(args.shape or [])
+    if args.inputs:
+        try:
+            with np.load(args.inputs, allow_pickle=False) as f:
+                feeds = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as e:
+            raise WebjitError(f"{args.inputs}: cannot read inputs ({e})") from None
+        return feeds, shapes
+    return generate_inputs(args.model, shapes), shapes
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_validate(args) -> int:
+    from .native import adapter_info
+    from .validate import validate
+    feeds, shapes = _feeds(args)
+    report, ours = validate(args.model, feeds, shapes=shapes, variants=args.variants, atol=args.atol,
+                            dump=args.dump)
+    info = adapter_info()
+    print(f"{args.model}: {report.summary}")
+    print(f"adapter: {info['device']} ({info['adapter_type']}, {info['backend']})\n")
+    rows = [[k["name"], k["kind"], k["variants"], k["checked"] or "default",
+             f"{k['worst']:.2e}" if k["checked"] else "", k["worst_variant"]] for k in report.kernels]
+    if args.variants == "all" or args.verbose:
+        print(_table(rows, ["kernel", "kind", "variants", "checked", "max err", "worst variant"]) + "\n")
+    else:
+        kinds: dict[str, list] = {}
+        for k in report.kernels:
+            kinds.setdefault(k["kind"], []).append(k)
+        print(_table([[kind, len(ks), sum(k["variants"] for k in ks)] for kind, ks in kinds.items()],
+                     ["kind", "kernels", "variants (the default of each checked)"]) + "\n")
+    print(_table([[o, f"{e:.3e}", "ok" if e <= args.atol else "MISMATCH"] for o, e in report.errors.items()],
+                 ["output", "max abs error", f"atol {args.atol:g}"]))
+    if args.save_outputs:
+        np.savez(args.save_outputs, **ours)
+    bad = [k for k in report.kernels if k["worst"] > k["tol"]]
+    for k in bad:
+        print(f"variant mismatch: {k['name']} ({k['kind']}) variant {k['worst_variant']}: {k['worst']:.3e}")
+    ok = report.ok
+    print("\nPASS" if ok else "\nFAIL")
+    return 0 if ok else 1
+
+
+def cmd_bench(args) -> int:
+    from . import compile as compile_model
+    from .native.wgpu_runner import WgpuRunner, adapter_info, device_limits
+    from .progress import Progress
+    from .tune import tune
+    from .validate import reference
+    if not args.native:
+        raise WebjitError("only native benchmarks run here: pass --native (browser benchmarks: python -m e2e.bench)")
+    feeds, shapes = _feeds(args)
+    plan = compile_model(args.model, shapes, feeds)
+    runner = WgpuRunner(plan)
+    runner.run(feeds)
+    results = tune(runner, device_limits(), budget_s=args.budget, progress=Progress("tuning", 1))
+    times = [_median(lambda: runner.run(feeds), args.repeats)]
+    per_kernel = [(i, k, runner.time([i], repeats=3, warmup=1)) for i, k in enumerate(plan.kernels)]
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
+    ort_feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
+    ort_t = _median(lambda: sess.run(None, ort_feeds), args.repeats)
+    info = adapter_info()
+    ours = times[0]
+    print(f"{args.model}: {plan.summary()}")
+    print(f"adapter: {info['device']} ({info['adapter_type']}, {info['backend']})\n")
+    rows = [[k.name, k.kind, runner.variants[k.name].key, f"{t * 1e3:.3f}",
+             f"{k.flops / t / 1e9:.2f}" if k.flops else "", f"{k.bytes / t / 1e9:.2f}" if k.bytes else ""]
+            for i, k, t in per_kernel]
+    print(_table(rows, ["kernel", "kind", "best variant", "ms", "GFLOP/s", "GB/s"]) + "\n")
+    print(_table([["webjit (native WebGPU)", f"{ours * 1e3:.2f}", "1.00"],
+                  ["onnxruntime CPU", f"{ort_t * 1e3:.2f}", f"{ort_t / ours:.2f}"]],
+                 ["engine", "median ms", "speed of webjit relative (ort/webjit)"]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"model": str(args.model), "adapter": info, "webjit_ms": ours * 1e3, "ort_cpu_ms": ort_t * 1e3,
+                       "kernels": [{"name": k.name, "kind": k.kind, "variant": runner.variants[k.name].key,
+                                    "ms": t * 1e3, "gflops": k.flops / t / 1e9} for i, k, t in per_kernel],
+                       "tuning": {k: r.variants for k, r in results.items()}}, f, indent=1)
+    return 0
+
+
+def _median(fn, repeats: int) -> float:
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="webjit", description="Compile ONNX transformer models to WebGPU kernels.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("model", help="ONNX file (external data next to it)")
+        sp.add_argument("--inputs", help=".npz of input arrays (their shapes fix the model's dims)")
+        sp.add_argument("--shape", action="append", type=_shape, metavar="NAME=DIMS",
+                        help="input shape such as input_ids=1x128; repeatable")
+
+    v = sub.add_parser("validate", help="compile, run natively, compare with onnxruntime")
+    common(v)
+    v.add_argument("--backend", choices=["webgpu"], default="webgpu")
+    v.add_argument("--variants", choices=["default", "all"], default="default",
+                   help="check the default variant of each kernel, or every variant")
+    v.add_argument("--atol", type=float, default=1e-4)
+    v.add_argument("--save-outputs", metavar="OUT.npz")
+    v.add_argument("--dump", metavar="DIR", help="write each stage's output (graphs, kernels, plan) to DIR")
+    v.add_argument("-v", "--verbose", action="store_true", help="list every kernel")
+    v.set_defaults(fn=cmd_validate)
+
+    b = sub.add_parser("bench", help="time the model natively next to onnxruntime CPU")
+    common(b)
+    b.add_argument("--native", action="store_true", help="run on the native wgpu adapter")
+    b.add_argument("--repeats", type=int, default=10)
+    b.add_argument("--budget", type=float, default=120.0, help="seconds of variant tuning at most")
+    b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except WebjitError as e:
+        print(f"webjit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("webjit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
