@@ -1,0 +1,37 @@
+# The two commands:
+#   make demo   compile the real all-MiniLM-L6-v2, check it against onnxruntime, and benchmark it
+#   make test   the whole test suite
+# Both install what is missing first (Debian packages, the Python package with its extras) and are safe to rerun.
+
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+APT_PACKAGES := mesa-vulkan-drivers chromium
+STAMP := .setup-stamp
+
+.PHONY: demo test setup models clean
+
+$(STAMP): pyproject.toml
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	$(PIP) install -q --disable-pip-version-check -e ".[test,export]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+models: setup
+	$(PYTHON) -m demo_models minilm bert_base gpt2 llama
+
+demo: setup
+	$(PYTHON) -m demo_models minilm --save-inputs
+	webjit validate demo_models/.cache/minilm/model.onnx --inputs demo_models/.cache/minilm/inputs.npz
+	webjit bench --native demo_models/.cache/minilm/model.onnx --inputs demo_models/.cache/minilm/inputs.npz
+
+test: setup
+	$(PYTHON) -m pytest -q -n 2
+
+clean:
+	rm -rf $(STAMP) build *.egg-info .pytest_cache
