@@ -366,8 +366,8 @@ def fuse_attention(g: Graph) -> None:
         if mm1 is None or not r.single_use(s):
             continue
         q, kt, v = (g.values[x] for x in (mm1.inputs[0], mm1.inputs[1], mm2.inputs[1]))
-        if min(len(q.shape), len(kt.shape), len(v.shape)) < 2:
-            continue
+        if min(len(q.shape), len(kt.shape), len(v.shape)) < 2 or q.shape[-1] % 4 or v.shape[-1] % 4:
+            continue  # the kernel holds rows as vec4
         node = Node("Attention", mm1.name, [q.name, kt.name, v.name, *leaves], [mm2.outputs[0]],
                     {"score_code": code, "nan_guard": guard})
         g.nodes[g.nodes.index(mm2)] = node

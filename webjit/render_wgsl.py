@@ -167,6 +167,8 @@ def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str]) -> str:
     p["total"] = int(np.prod(p["shape"], dtype=np.int64)) if "shape" in p else None
     p["value_type"] = {k: v[1] for k, v in TYPES.items()}
     p["store_type"] = {k: v[0] for k, v in TYPES.items()}
-    src = _env().get_template(f"{spec.kind}.wgsl.j2").render(
-        **p, **variant.v, buffers=_buffers(spec, dtypes), kind=spec.kind, variant_key=variant.key)
+    template = spec.kind + ("_vec4" if variant.v.get("V") else "")  # a variant may pick a vectorised form
+    src = _env().get_template(f"{template}.wgsl.j2").render(
+        **p, **variant.v, buffers=_buffers(spec, dtypes), kind=spec.kind, variant_key=variant.key,
+        b_slot=p["b"]["slot"] if "b" in p and isinstance(p["b"], dict) else None)
     return src

@@ -16,11 +16,12 @@ DEFAULT_LIMITS = {"maxComputeInvocationsPerWorkgroup": 256, "maxComputeWorkgroup
 MAX_REGISTERS = 96  # f32 values a thread may keep live; beyond this GPUs spill (nnJIT's register filter)
 
 # --- matmul: (BM, BN, TM, TN) output tile per workgroup and per thread, times the K tile. ----------------------
-MATMUL_TILES = [(16, 16, 1, 1), (32, 32, 2, 2), (16, 64, 1, 4), (64, 16, 4, 1), (32, 64, 2, 4), (64, 32, 4, 2),
+MATMUL_TILES = [(16, 16, 1, 1), (32, 32, 2, 2), (32, 32, 2, 4), (16, 64, 1, 4), (64, 16, 4, 1), (32, 64, 2, 4), (64, 32, 4, 2),
                 (64, 64, 4, 4), (32, 128, 2, 8), (128, 32, 8, 2), (64, 128, 4, 8), (128, 64, 8, 4),
                 (128, 128, 8, 8)]
 MATMUL_TK = [8, 16, 32]
 MATMUL_DIRECT = [(2, 2), (4, 4), (4, 8)]  # thread tiles also tried without workgroup memory (no barriers)
+MATMUL_VEC4 = [(2, 4), (4, 4), (4, 8), (8, 4), (8, 8)]  # ... and as vec4 loads, where strides allow
 # A tile is kept only if threads fit, the staged tiles fit workgroup memory, the accumulators plus one column of
 # A and one row of B fit the register budget, and the tile is not over twice the padded problem in either dim.
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..shapes import broadcast
-from ..space import MATMUL_DIRECT, MATMUL_TILES, MATMUL_TK, Variant, ceil_div
+from ..space import MATMUL_DIRECT, MATMUL_TILES, MATMUL_TK, MATMUL_VEC4, Variant, ceil_div
 from .elementwise import bindings, leaf
 
 DEFAULT_TILE = (32, 32, 2, 2, 16, 1)
+DEFAULT_VEC4 = (32, 32, 2, 4, 4, 0)
 
 
-def matmul_space(batch: int, m: int, n: int, k: int) -> tuple[Variant, ...]:
+def vec4_ok(a, b, n: int, k: int) -> bool:
+    """A and B can be read as vec4: unit inner strides, everything else a multiple of 4."""
+    return (k % 4 == 0 and n % 4 == 0 and a.strides[-1] == 1 and b.strides[-1] == 1
+            and all(s % 4 == 0 for s in a.strides[:-1] + b.strides[:-1]) and a.offset % 4 == 0 and b.offset % 4 == 0)
+
+
+def matmul_space(batch: int, m: int, n: int, k: int, vec4: bool = False) -> tuple[Variant, ...]:
     def pad(x):
         return max(16, ceil_div(x, 16) * 16)
     out = []
@@ -26,8 +33,14 @@ def matmul_space(batch: int, m: int, n: int, k: int) -> tuple[Variant, ...]:
         if (tm, tn) in MATMUL_DIRECT:
             out.append(Variant((("BM", bm), ("BN", bn), ("S", 0), ("TK", 1), ("TM", tm), ("TN", tn)),
                                grid, threads, 0, tm * tn + tm + tn))
-    return tuple(sorted(out, key=lambda v: (v.v["BM"], v.v["BN"], v.v["TM"], v.v["TN"], v.v["TK"], v.v["S"])
-                        != DEFAULT_TILE))
+        if vec4 and (tm, tn) in MATMUL_VEC4:
+            out.append(Variant((("BM", bm), ("BN", bn), ("S", 0), ("TK", 4), ("TM", tm), ("TN", tn), ("V", 1)),
+                               grid, threads, 0, tm * tn + 4 * tm + tn))
+    return tuple(sorted(out, key=lambda v: _tile(v) != (DEFAULT_VEC4 if vec4 else DEFAULT_TILE)))
+
+
+def _tile(v: Variant) -> tuple:
+    return v.v["BM"], v.v["BN"], v.v["TM"], v.v["TN"], v.v["TK"], v.v["S"]
 
 
 def MatMul(c, *, epilogue=None):
@@ -50,7 +63,8 @@ def MatMul(c, *, epilogue=None):
               "b": {"slot": slots[1], "access": vb.access(batch + (k, n))},
               "leaves": [leaf(c, x, s, c.shape(out)) for x, s in zip(rest, slots[2:])],
               "code": [list(l) for l in (epilogue or ())]}
-    return [KernelSpec("matmul", c.node.name, params, tuple(bases), (out,), matmul_space(nb, m, n, k),
+    space = matmul_space(nb, m, n, k, vec4_ok(params["a"]["access"], params["b"]["access"], n, k))
+    return [KernelSpec("matmul", c.node.name, params, tuple(bases), (out,), space,
                        flops=2 * nb * m * n * k, bytes=4 * nb * (m * k + k * n + m * n))]
 
 
