@@ -1,0 +1,48 @@
+// webjit elementwise per1_wg64
+@group(0) @binding(0) var<storage, read> in0: array<f32>;
+@group(0) @binding(1) var<storage, read> in1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out0: array<f32>;
+
+// erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26)
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0f / (1.0f + 0.3275911f * a);
+  let y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0f);
+}
+// ONNX Pow: negative bases with integral exponents are defined
+fn pow_(a: f32, b: f32) -> f32 {
+  let r = pow(abs(a), b);
+  let odd = (b == trunc(b)) && (abs(b % 2.0f) == 1.0f);
+  return select(select(r, -r, odd), r, a >= 0.0f || b != trunc(b));
+}
+fn softplus_(x: f32) -> f32 {
+  return select(log(1.0f + exp(x)), x, x > 20.0f);
+}
+
+fn compute(i: u32) -> f32 {
+  let c0 = i / 12u;
+  let c1 = (i / 4u) % 3u;
+  let c2 = (i / 1u) % 4u;
+
+  let x0 = in0[(0u + c2 * 1u)];
+  let x1 = in1[(0u + c0 * 12u + c1 * 4u + c2 * 1u)];
+  let t0: f32 = tanh(clamp(x1, -15.0f, 15.0f));
+  let t1: bool = (x1 > x0);
+  let t2: f32 = select(x0, t0, t1);
+
+  return t2;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let first = (wid.y * nwg.x + wid.x) * 64u + lid;
+  for (var r = 0u; r < 1u; r++) {
+    let i = first + r * 64u;
+    if (i < 24u) {
+      out0[i] = compute(i);
+
+    }
+  }
+}

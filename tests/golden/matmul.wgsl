@@ -1,0 +1,78 @@
+// webjit matmul BM32_BN32_S0_TK4_TM2_TN4_V1
+@group(0) @binding(0) var<storage, read> in0: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> in1: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> in2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out0: array<f32>;
+// erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26)
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0f / (1.0f + 0.3275911f * a);
+  let y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0f);
+}
+// ONNX Pow: negative bases with integral exponents are defined
+fn pow_(a: f32, b: f32) -> f32 {
+  let r = pow(abs(a), b);
+  let odd = (b == trunc(b)) && (abs(b % 2.0f) == 1.0f);
+  return select(select(r, -r, odd), r, a >= 0.0f || b != trunc(b));
+}
+fn softplus_(x: f32) -> f32 {
+  return select(log(1.0f + exp(x)), x, x > 20.0f);
+}
+
+
+fn epilogue(acc: f32, c0: u32, c1: u32, c2: u32) -> f32 {
+  let x0 = in2[(0u + c2 * 1u)];
+  let t0: f32 = (acc + x0);
+  let t1: f32 = (0.5f * t0 * (1.0f + erf_(t0 * 0.70710678118654752f)));
+
+  return t1;
+}
+
+@compute @workgroup_size(8, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c0 = wid.z / 1u;
+
+  let a0 = (0u + c0 * 112u) / 4u;
+  let b0 = (0u) / 4u;
+  let row0 = wid.y * 32u;
+  let col0 = wid.x * 8u;
+  let ra0 = a0 + min(row0 + lid.y + 0u, 6u) * 4u;
+  var acc_0_0 = vec4<f32>(0.0f);
+  let ra1 = a0 + min(row0 + lid.y + 16u, 6u) * 4u;
+  var acc_1_0 = vec4<f32>(0.0f);
+  let cb0 = b0 + min(col0 + lid.x + 0u, 2u);
+  for (var k = 0u; k < 4u; k++) {
+    let a0 = in0[ra0 + k];
+    let a1 = in0[ra1 + k];
+    let b0_0 = in1[cb0 + (4u * k + 0u) * 3u];
+    acc_0_0 = fma(vec4<f32>(a0[0]), b0_0, acc_0_0);
+    acc_1_0 = fma(vec4<f32>(a1[0]), b0_0, acc_1_0);
+    let b1_0 = in1[cb0 + (4u * k + 1u) * 3u];
+    acc_0_0 = fma(vec4<f32>(a0[1]), b1_0, acc_0_0);
+    acc_1_0 = fma(vec4<f32>(a1[1]), b1_0, acc_1_0);
+    let b2_0 = in1[cb0 + (4u * k + 2u) * 3u];
+    acc_0_0 = fma(vec4<f32>(a0[2]), b2_0, acc_0_0);
+    acc_1_0 = fma(vec4<f32>(a1[2]), b2_0, acc_1_0);
+    let b3_0 = in1[cb0 + (4u * k + 3u) * 3u];
+    acc_0_0 = fma(vec4<f32>(a0[3]), b3_0, acc_0_0);
+    acc_1_0 = fma(vec4<f32>(a1[3]), b3_0, acc_1_0);
+  }
+  let out_base = wid.z * 84u;
+  let m0 = row0 + lid.y + 0u;
+  let n0_0 = (col0 + lid.x + 0u) * 4u;
+  if (m0 < 7u && n0_0 < 12u) {
+    out0[out_base + m0 * 12u + n0_0 + 0u] = epilogue(acc_0_0[0], c0, m0, n0_0 + 0u);
+    out0[out_base + m0 * 12u + n0_0 + 1u] = epilogue(acc_0_0[1], c0, m0, n0_0 + 1u);
+    out0[out_base + m0 * 12u + n0_0 + 2u] = epilogue(acc_0_0[2], c0, m0, n0_0 + 2u);
+    out0[out_base + m0 * 12u + n0_0 + 3u] = epilogue(acc_0_0[3], c0, m0, n0_0 + 3u);
+  }
+  let m1 = row0 + lid.y + 16u;
+  let n1_0 = (col0 + lid.x + 0u) * 4u;
+  if (m1 < 7u && n1_0 < 12u) {
+    out0[out_base + m1 * 12u + n1_0 + 0u] = epilogue(acc_1_0[0], c0, m1, n1_0 + 0u);
+    out0[out_base + m1 * 12u + n1_0 + 1u] = epilogue(acc_1_0[1], c0, m1, n1_0 + 1u);
+    out0[out_base + m1 * 12u + n1_0 + 2u] = epilogue(acc_1_0[2], c0, m1, n1_0 + 2u);
+    out0[out_base + m1 * 12u + n1_0 + 3u] = epilogue(acc_1_0[3], c0, m1, n1_0 + 3u);
+  }
+}
