@@ -389,20 +389,71 @@ def fold_output_transpose(g: Graph) -> None:
     g.remove_dead()
 
 
+RESHAPES = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+
+
+def _epilogue_target(r: _Rewriter, y: str) -> tuple[Node, str] | None:
+    """The elementwise node that can become y's epilogue, and the name it reads y by. Through a reshape that
+    keeps the last dim (Gemm -> Reshape -> Add, as exporters write 3-D linear layers), the other inputs must
+    broadcast over all leading dims or be whole tensors a kernel wrote, so they re-index onto the matmul's rows."""
+    if not r.single_use(y):
+        return None
+    e, via = r.uses[y][0], y
+    if e.op in RESHAPES:
+        via = e.outputs[0]
+        if not r.single_use(via) or r.g.values[via].shape[-1:] != r.g.values[y].shape[-1:]:
+            return None
+        e = r.uses[via][0]
+        shape = r.g.values[via].shape
+        for leaf in e.inputs if e.op == "Elementwise" else ():
+            ls = r.g.values[leaf].shape
+            full = tuple(ls) == tuple(shape) and (r.prod.get(leaf) is None or r.prod[leaf].op not in VIEW_OPS)
+            if leaf != via and not full and any(d != 1 for d in ls[:-1]):
+                return None
+    if e.op != "Elementwise" or r.g.values[e.outputs[0]].shape != r.g.values[via].shape:
+        return None
+    return e, via
+
+
+def _chain(leaves1, code1, leaves2, code2) -> tuple[list[str], tuple]:
+    """Epilogue code2 applied to the result of epilogue code1 (both read the accumulator as ("acc",))."""
+    leaves = list(leaves1) + [l for l in leaves2 if l not in leaves1]
+    n1 = len(code1)
+
+    def fix(a):
+        if a and a[0] == "acc":
+            return ("t", n1 - 1)
+        if a and a[0] == "x":
+            return ("x", leaves.index(leaves2[a[1]]))
+        if a and a[0] == "t":
+            return ("t", a[1] + n1)
+        return a
+    return leaves, tuple(code1) + tuple((d, op, tuple(map(fix, args)), at) for d, op, args, at in code2)
+
+
 def fuse_epilogue(g: Graph) -> None:
-    r = _Rewriter(g)
-    for mm in [n for n in g.nodes if n.op == "MatMul"]:
-        y = mm.outputs[0]
-        if not r.single_use(y) or len(g.values[y].shape) < 2:
-            continue
-        e = r.uses[y][0]
-        if e.op != "Elementwise" or g.values[e.outputs[0]].shape != g.values[y].shape:
-            continue
-        leaves, code = _with_acc(list(e.inputs), e.attrs["code"], y)
-        fused = Node("MatMul", mm.name, [mm.inputs[0], mm.inputs[1], *leaves], [e.outputs[0]], {"epilogue": code})
-        g.nodes[g.nodes.index(e)] = fused
-        g.nodes.remove(mm)
+    """Repeat until nothing changes: a MatMul that already has an epilogue can take the next one."""
+    changed = True
+    while changed:
+        changed = False
         r = _Rewriter(g)
+        for mm in [n for n in g.nodes if n.op == "MatMul"]:
+            y = mm.outputs[0]
+            if min(len(g.values[i].shape) for i in mm.inputs[:2]) < 2 or (found := _epilogue_target(r, y)) is None:
+                continue
+            e, via = found
+            old_leaves, old_code = mm.inputs[2:], mm.attrs.get("epilogue")
+            if old_code and via != y and any(d != 1 for l in old_leaves for d in g.values[l].shape[:-1]):
+                continue  # earlier epilogue inputs could not follow the reshape
+            leaves, code = _with_acc(list(e.inputs), e.attrs["code"], via)
+            if old_code:
+                leaves, code = _chain(old_leaves, old_code, leaves, code)
+            fused = Node("MatMul", mm.name, [mm.inputs[0], mm.inputs[1], *leaves], [e.outputs[0]],
+                         {"epilogue": code})
+            g.nodes[g.nodes.index(e)] = fused
+            g.nodes = [n for n in g.nodes if n is not mm and via not in n.outputs]
+            changed = True
+            break
     _reorder_and_prune(g)
 
 

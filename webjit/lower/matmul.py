@@ -43,6 +43,17 @@ def _tile(v: Variant) -> tuple:
     return v.v["BM"], v.v["BN"], v.v["TM"], v.v["TN"], v.v["TK"], v.v["S"]
 
 
+def _epilogue_leaf(c, name: str, slot: int, out_shape, logical) -> dict:
+    """An epilogue input in the matmul's (batch.., m, n) coordinates. The fused output may carry another shape
+    with the same elements (a reshape fused through, see fuse._epilogue_target)."""
+    if tuple(out_shape) == tuple(logical):
+        return leaf(c, name, slot, out_shape)
+    view = c.view(name).expand(tuple(out_shape)).reshape(tuple(logical))
+    if view is None:
+        raise c.unsupported(f"epilogue input '{name}' cannot be re-indexed from {list(out_shape)} to {list(logical)}")
+    return {"slot": slot, "dtype": c.dtype(name), "access": view.access(tuple(logical))}
+
+
 def MatMul(c, *, epilogue=None):
     from . import KernelSpec
     a, b, rest = c.node.inputs[0], c.node.inputs[1], c.node.inputs[2:]
@@ -61,7 +72,7 @@ def MatMul(c, *, epilogue=None):
     params = {"batch": list(batch), "M": m, "N": n, "K": k,
               "a": {"slot": slots[0], "access": va.access(batch + (m, k))},
               "b": {"slot": slots[1], "access": vb.access(batch + (k, n))},
-              "leaves": [leaf(c, x, s, c.shape(out)) for x, s in zip(rest, slots[2:])],
+              "leaves": [_epilogue_leaf(c, x, s, c.shape(out), batch + (m, n)) for x, s in zip(rest, slots[2:])],
               "code": [list(l) for l in (epilogue or ())]}
     space = matmul_space(nb, m, n, k, vec4_ok(params["a"]["access"], params["b"]["access"], n, k))
     return [KernelSpec("matmul", c.node.name, params, tuple(bases), (out,), space,
