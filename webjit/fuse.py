@@ -73,8 +73,11 @@ def canonicalize(g: Graph) -> None:
             for i, flag in ((0, "transA"), (1, "transB")):
                 if n.attrs.get(flag, 0):
                     src = g.values[n.inputs[i]]
-                    t = r.new_value(f"{n.name}_t{i}", src, shape=src.shape[::-1])
-                    out.append(Node("Transpose", f"{n.name}_t{i}", [src.name], [t], {"perm": [1, 0]}))
+                    if src.const is not None:  # a weight: transpose it now
+                        t = r.new_const(f"{n.name}_t{i}", np.ascontiguousarray(src.const.T))
+                    else:
+                        t = r.new_value(f"{n.name}_t{i}", src, shape=src.shape[::-1])
+                        out.append(Node("Transpose", f"{n.name}_t{i}", [src.name], [t], {"perm": [1, 0]}))
                     a, b = (t, b) if i == 0 else (a, t)
             y = g.values[n.outputs[0]]
             alpha, beta = float(n.attrs.get("alpha", 1.0)), float(n.attrs.get("beta", 1.0))
