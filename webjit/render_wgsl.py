@@ -6,7 +6,6 @@ the model (names, strings) reaches the source: identifiers are generated, number
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from pathlib import Path
 

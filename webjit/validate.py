@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from . import compile as compile_model
-from .errors import WebjitError
 from .onnx_import import import_onnx, load_model
 from .progress import Progress
 from .shapes import bind_inputs

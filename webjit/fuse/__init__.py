@@ -1,0 +1,35 @@
+"""Stage 3: rewrite the specialised graph into the nodes webjit has kernels for.
+
+Passes, in order:
+  canonicalize     Gemm -> MatMul + elementwise (transposes as views); Dropout -> Identity; Split -> Slices
+  split_weights    weights over the 128 MiB binding limit -> chunks
+  layernorm        decomposed ReduceMean/Sub/Pow/Sqrt/Div (+Mul/Add) -> LayerNormalization
+  rmsnorm          Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul (+Mul) -> RMSNorm
+  elementwise      chains of elementwise ops -> one Elementwise node with straight-line code
+  attention        MatMul -> [Elementwise] -> Softmax -> [NaN guard] -> MatMul -> Attention
+  out_transpose    Attention -> Transpose: the attention kernel writes the transposed layout
+  epilogue         MatMul -> Elementwise -> one MatMul with the elementwise code as epilogue
+  views            Reshape/Transpose/Slice/Expand/... -> strided views on the producer's buffer; copies where a
+                   consumer needs a dense buffer
+
+"""
+from __future__ import annotations
+
+from ..ir import Graph
+from .canonical import canonicalize, split_large_weights
+from .chains import fold_output_transpose, fuse_attention, fuse_elementwise, fuse_epilogue
+from .layout import resolve_views
+from .norms import fuse_layernorm, fuse_rmsnorm
+from .rewrite import ELEMENTWISE, VIEW_OPS
+
+__all__ = ["fuse", "PASSES", "ELEMENTWISE", "VIEW_OPS"]
+
+PASSES = [canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm, fuse_elementwise, fuse_attention,
+          fold_output_transpose, fuse_epilogue, resolve_views]
+
+
+def fuse(g: Graph) -> Graph:
+    """Stage entry point."""
+    for p in PASSES:
+        p(g)
+    return g
