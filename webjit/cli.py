@@ -3,6 +3,8 @@
     webjit validate MODEL.onnx [--inputs F.npz] [--shape name=1x128 ...] [--variants default|all] [--atol 1e-4]
                                [--save-outputs OUT.npz] [--dump DIR]
     webjit bench --native MODEL.onnx [--shape ...] [--inputs F.npz] [--repeats 10] [--budget 60] [--json F]
+    webjit build MODEL.onnx -o DIR [--shape ...] [--inputs F.npz] [--weights fp32] [--no-reference]
+    webjit serve DIR [--port N]
 
 Exit status: 0 success, 1 outputs differ from onnxruntime, 2 bad input (model, shapes, options).
 """
@@ -119,6 +121,29 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_build(args) -> int:
+    from .bundle import build
+    feeds, shapes = _feeds(args)
+    out = build(args.model, args.output, shapes, feeds, weights=args.weights, reference=not args.no_reference)
+    manifest = json.loads((out / "manifest.json").read_text())
+    size = sum(f["bytes"] for f in manifest["files"].values())
+    print(f"{out}: {len(manifest['kernels'])} kernels, {len(manifest['files'])} files, {size / 2**20:.1f} MiB"
+          f"{'' if 'reference' in manifest else ' (no reference outputs)'}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import make_server
+    server = make_server(args.bundle, args.port)
+    print(f"serving {args.bundle} at {server.url} (runtime at {server.url}web/, demo at {server.url}web/demo.html)",
+          flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def _median(fn, repeats: int) -> float:
     fn()
     ts = []
@@ -157,6 +182,19 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--budget", type=float, default=120.0, help="seconds of variant tuning at most")
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     b.set_defaults(fn=cmd_bench)
+
+    w = sub.add_parser("build", help="write a static web bundle (manifest, kernels, weight shards)")
+    common(w)
+    w.add_argument("-o", "--output", required=True, metavar="DIR", help="bundle folder (replaced atomically)")
+    w.add_argument("--weights", choices=["fp32"], default="fp32", help="weight format in the shards")
+    w.add_argument("--no-reference", action="store_true",
+                   help="do not store the sample inputs and onnxruntime's outputs for them")
+    w.set_defaults(fn=cmd_build)
+
+    s = sub.add_parser("serve", help="serve a bundle and the browser runtime on 127.0.0.1")
+    s.add_argument("bundle", metavar="DIR")
+    s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    s.set_defaults(fn=cmd_serve)
     return p
 
 

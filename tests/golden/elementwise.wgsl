@@ -10,11 +10,25 @@ fn erf_(x: f32) -> f32 {
   let y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * exp(-a * a);
   return select(-y, y, x >= 0.0f);
 }
-// ONNX Pow: negative bases with integral exponents are defined
+// ONNX Pow: a negative base with an integral exponent is defined, with a fractional one it is NaN
 fn pow_(a: f32, b: f32) -> f32 {
+  if (a < 0.0f && b != trunc(b)) { return bitcast<f32>(0x7fc00000u); }
   let r = pow(abs(a), b);
   let odd = (b == trunc(b)) && (abs(b % 2.0f) == 1.0f);
-  return select(select(r, -r, odd), r, a >= 0.0f || b != trunc(b));
+  return select(r, -r, a < 0.0f && odd);
+}
+// integer power by squaring (exact, wrapping like int arithmetic); negative exponents truncate to 0 unless |a| = 1
+fn ipow_(a: i32, b: i32) -> i32 {
+  if (b < 0) { return select(0i, select(1i, select(1i, -1i, (b & 1) == 1), a == -1i), a == 1i || a == -1i); }
+  var r = 1i;
+  var x = a;
+  var e = b;
+  while (e > 0) {
+    if ((e & 1) == 1) { r = r * x; }
+    x = x * x;
+    e = e >> 1u;
+  }
+  return r;
 }
 fn softplus_(x: f32) -> f32 {
   return select(log(1.0f + exp(x)), x, x > 20.0f);
