@@ -6,7 +6,7 @@
     webjit build MODEL.onnx -o DIR [--shape ...] [--inputs F.npz] [--weights fp32] [--no-reference]
     webjit serve DIR [--port N]
 
-Exit status: 0 success, 1 outputs differ from onnxruntime, 2 bad input (model, shapes, options).
+Exit status: 0 success, 1 outputs differ from onnxruntime, 2 bad input (model, shapes, options), 3 internal error.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +36,10 @@ def _feeds(args) -> tuple[dict, dict]:
     shapes = dict(args.shape or [])
     if args.inputs:
         try:
-            with np.load(args.inputs, allow_pickle=False) as f:
+            f = np.load(args.inputs, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise WebjitError(f"{args.inputs}: not an .npz archive (write inputs with np.savez(path, name=array))")
+            with f:
                 feeds = {k: f[k] for k in f.files}
         except (OSError, ValueError) as e:
             raise WebjitError(f"{args.inputs}: cannot read inputs ({e})") from None
@@ -54,10 +58,12 @@ def _table(rows: list[list], header: list[str]) -> str:
 def cmd_validate(args) -> int:
     from .native import adapter_info
     from .validate import validate
+    if args.save_outputs and not Path(args.save_outputs).resolve().parent.is_dir():
+        raise WebjitError(f"{args.save_outputs}: directory {Path(args.save_outputs).parent} does not exist")
     feeds, shapes = _feeds(args)
     report, ours = validate(args.model, feeds, shapes=shapes, variants=args.variants, atol=args.atol,
-                            dump=args.dump)
-    info = adapter_info()
+                            rtol=args.rtol, dump=args.dump, backend=args.backend)
+    info = adapter_info() if args.backend == "webgpu" else _wasm_info()
     print(f"{args.model}: {report.summary}")
     print(f"adapter: {info['device']} ({info['adapter_type']}, {info['backend']})\n")
     rows = [[k["name"], k["kind"], k["variants"], k["checked"] or "default",
@@ -70,10 +76,13 @@ def cmd_validate(args) -> int:
             kinds.setdefault(k["kind"], []).append(k)
         print(_table([[kind, len(ks), sum(k["variants"] for k in ks)] for kind, ks in kinds.items()],
                      ["kind", "kernels", "variants (the default of each checked)"]) + "\n")
-    print(_table([[o, f"{e:.3e}", "ok" if e <= args.atol else "MISMATCH"] for o, e in report.errors.items()],
-                 ["output", "max abs error", f"atol {args.atol:g}"]))
+    print(_table([[o, f"{e:.3e}", "ok" if report.passed[o] else "MISMATCH"] for o, e in report.errors.items()],
+                 ["output", "max abs error", f"|err| <= {args.atol:g} + {args.rtol:g}|ref|"]))
     if args.save_outputs:
-        np.savez(args.save_outputs, **ours)
+        try:
+            np.savez(args.save_outputs, **ours)
+        except OSError as e:
+            raise WebjitError(f"{args.save_outputs}: cannot write outputs ({e.strerror or e})") from None
     bad = [k for k in report.kernels if k["worst"] > k["tol"]]
     for k in bad:
         print(f"variant mismatch: {k['name']} ({k['kind']}) variant {k['worst_variant']}: {k['worst']:.3e}")
@@ -92,16 +101,19 @@ def cmd_bench(args) -> int:
         raise WebjitError("only native benchmarks run here: pass --native (browser benchmarks: python -m e2e.bench)")
     feeds, shapes = _feeds(args)
     plan = compile_model(args.model, shapes, feeds)
-    runner = WgpuRunner(plan)
+    if args.backend == "wasm":
+        from .native.wasm_runner import WasmRunner
+        runner, limits, info, engine = WasmRunner(plan), {}, _wasm_info(), "WebAssembly SIMD"
+    else:
+        runner, limits, info, engine = WgpuRunner(plan), device_limits(), adapter_info(), "WebGPU"
     runner.run(feeds)
-    results = tune(runner, device_limits(), budget_s=args.budget, progress=Progress("tuning", 1))
+    results = tune(runner, limits, budget_s=args.budget, progress=Progress("tuning", 1))
     times = [_median(lambda: runner.run(feeds), args.repeats)]
     per_kernel = [(i, k, runner.time([i], repeats=3, warmup=1)) for i, k in enumerate(plan.kernels)]
     import onnxruntime as ort
     sess = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     ort_feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
     ort_t = _median(lambda: sess.run(None, ort_feeds), args.repeats)
-    info = adapter_info()
     ours = times[0]
     print(f"{args.model}: {plan.summary()}")
     print(f"adapter: {info['device']} ({info['adapter_type']}, {info['backend']})\n")
@@ -109,7 +121,7 @@ def cmd_bench(args) -> int:
              f"{k.flops / t / 1e9:.2f}" if k.flops else "", f"{k.bytes / t / 1e9:.2f}" if k.bytes else ""]
             for i, k, t in per_kernel]
     print(_table(rows, ["kernel", "kind", "best variant", "ms", "GFLOP/s", "GB/s"]) + "\n")
-    print(_table([["webjit (native WebGPU)", f"{ours * 1e3:.2f}", "1.00"],
+    print(_table([[f"webjit (native {engine})", f"{ours * 1e3:.2f}", "1.00"],
                   ["onnxruntime CPU", f"{ort_t * 1e3:.2f}", f"{ort_t / ours:.2f}"]],
                  ["engine", "median ms", "speed of webjit relative (ort/webjit)"]))
     if args.json:
@@ -144,6 +156,11 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _wasm_info() -> dict:
+    from .native.wasm_runner import engine_info
+    return engine_info()
+
+
 def _median(fn, repeats: int) -> float:
     fn()
     ts = []
@@ -166,10 +183,13 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="compile, run natively, compare with onnxruntime")
     common(v)
-    v.add_argument("--backend", choices=["webgpu"], default="webgpu")
+    v.add_argument("--backend", choices=["webgpu", "wasm"], default="webgpu",
+                   help="run on the native WebGPU adapter, or as WebAssembly SIMD on wasmtime")
     v.add_argument("--variants", choices=["default", "all"], default="default",
                    help="check the default variant of each kernel, or every variant")
-    v.add_argument("--atol", type=float, default=1e-4)
+    v.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)")
+    v.add_argument("--rtol", type=float, default=1e-6,
+                   help="relative tolerance on top, for outputs of large magnitude (default 1e-6)")
     v.add_argument("--save-outputs", metavar="OUT.npz")
     v.add_argument("--dump", metavar="DIR", help="write each stage's output (graphs, kernels, plan) to DIR")
     v.add_argument("-v", "--verbose", action="store_true", help="list every kernel")
@@ -178,6 +198,8 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the model natively next to onnxruntime CPU")
     common(b)
     b.add_argument("--native", action="store_true", help="run on the native wgpu adapter")
+    b.add_argument("--backend", choices=["webgpu", "wasm"], default="webgpu",
+                   help="run on the native WebGPU adapter, or as WebAssembly SIMD on wasmtime")
     b.add_argument("--repeats", type=int, default=10)
     b.add_argument("--budget", type=float, default=120.0, help="seconds of variant tuning at most")
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
@@ -208,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("webjit: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug in webjit, not in the input: say so, with the details needed to report it
+        import traceback
+        traceback.print_exc()
+        print("webjit: internal error (a bug in webjit; the traceback above helps to report it)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -83,6 +83,13 @@ def _dims(tt: onnx.TypeProto.Tensor, name: str) -> tuple[int | str, ...] | None:
 def from_onnx(model: onnx.ModelProto) -> Graph:
     """Convert a parsed model. Initializers become constants; nothing is evaluated yet."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if 0 < opset < MIN_OPSET:
+        from onnx import version_converter
+        try:  # most ops read the same in opset 13 (And-7, Not-1, ...): let onnx's adapters say
+            model = version_converter.convert_version(model, MIN_OPSET)
+            opset = MIN_OPSET
+        except Exception:
+            pass  # no adapter for some node: reported below as before
     if opset < MIN_OPSET:
         raise UnsupportedOp(f"model uses opset {opset}; webjit reads opset {MIN_OPSET} and newer "
                             f"(convert it with onnx.version_converter)")

@@ -122,6 +122,11 @@ def expressions(code, leaves, rank: int) -> list[tuple[str, str]]:
         elif op == "Pow" and args[1] is not None and args[1][0] == "c" and args[1][1] in (1, 2, 3):
             expr = " * ".join(["{0}"] * int(args[1][1]))
             expr = f"({expr})"
+        elif op == "Pow" and _type_of(args[1], leaves, lines) != in_t:
+            # ONNX Pow takes base and exponent of different types; the result has the base's type
+            expr = ("pow_({0}, f32({1}))" if in_t == "f32" else  # int exponent of a float base
+                    # float exponent of an int base: exact when integral, else truncated (as onnxruntime)
+                    "select(i32(pow_(f32({0}), {1})), ipow_({0}, i32({1})), {1} == trunc({1}))")
         else:
             table = {**ANY, **({"f32": FLOAT, "i32": INT, "bool": BOOL}[in_t])}
             if op in VARIADIC:

@@ -184,7 +184,10 @@ def _tile(c: _Ctx):
 
 def _flatten(c: _Ctx):
     src = c.shape(0)
-    axis = c.axis(c.node.attrs.get("axis", 1), len(src) + 1)
+    axis = c.node.attrs.get("axis", 1)
+    if not -len(src) <= axis <= len(src):  # Flatten's axis runs over [-r, r]
+        raise WebjitError(f"node '{c.node.name}' (Flatten): axis {axis} out of range for rank {len(src)}")
+    axis = axis + len(src) if axis < 0 else axis
     return [(c.ins[0].dtype, (int(np.prod(src[:axis])), int(np.prod(src[axis:]))))]
 
 
@@ -239,6 +242,10 @@ def bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, np.ndarray
     for name in list(shapes) + list(values):
         if name not in g.inputs:
             raise WebjitError(f"no model input named '{name}' (inputs: {', '.join(g.inputs)})")
+    for name, arr in values.items():
+        got, declared = np.asarray(arr).dtype.name, g.values[name].dtype
+        if got != declared:
+            raise WebjitError(f"input '{name}': values of type {got}, the model declares {declared}")
     given = {n: tuple(int(d) for d in (values[n].shape if n in values else shapes[n]))
              for n in g.inputs if n in values or n in shapes}
     symbols: dict[str, int] = {}

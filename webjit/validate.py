@@ -78,28 +78,43 @@ def max_error(got: np.ndarray, want: np.ndarray) -> float:
 @dataclass
 class Report:
     errors: dict[str, float]                                     # output -> max abs error
+    passed: dict[str, bool] = field(default_factory=dict)        # output -> every element within atol + rtol|ref|
     kernels: list[dict] = field(default_factory=list)           # per kernel: name, kind, node, checked, worst
     atol: float = 1e-4
     summary: str = ""
 
     @property
     def ok(self) -> bool:
-        return all(e <= self.atol for e in self.errors.values()) and all(
-            k["worst"] <= k["tol"] for k in self.kernels)
+        return all(self.passed.values()) and all(k["worst"] <= k["tol"] for k in self.kernels)
+
+
+def close(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> bool:
+    """Every element within atol + rtol * |want| (NaN matches NaN; ints and bools exactly)."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        return False
+    if want.dtype.kind != "f":
+        return bool(np.array_equal(got.astype(want.dtype), want))
+    return bool(np.allclose(got, want, atol=atol, rtol=rtol, equal_nan=True))
 
 
 def validate(model: str | Path, feeds: dict, *, shapes=None, variants: str = "default", atol: float = 1e-4,
-             dump=None) -> tuple[Report, dict]:
-    from .native.wgpu_runner import WgpuRunner, device_limits
+             rtol: float = 1e-6, dump=None, backend: str = "webgpu") -> tuple[Report, dict]:
     every = variants == "all"
     plan = compile_model(model, shapes, feeds, reuse=not every, dump=dump)
-    runner = WgpuRunner(plan)
+    if backend == "wasm":
+        from .native.wasm_runner import WasmRunner
+        runner, limits = WasmRunner(plan, dump=dump), {}
+        plan = runner.plan  # the same kernels, with the WebAssembly tuning spaces
+    else:
+        from .native.wgpu_runner import WgpuRunner, device_limits
+        runner, limits = WgpuRunner(plan), device_limits()
     ours = runner.run(feeds)
     names = sorted({o for k in plan.kernels for o in k.outputs}) if every else []
     known = set(names) & _value_names(model)
     ref = reference(model, feeds, sorted(known))
-    report = Report({o: max_error(ours[o], ref[o]) for o in plan.outputs}, atol=atol, summary=plan.summary())
-    limits = device_limits()
+    report = Report({o: max_error(ours[o], ref[o]) for o in plan.outputs},
+                    {o: close(ours[o], ref[o], atol, rtol) for o in plan.outputs}, atol=atol, summary=plan.summary())
     for i, k in enumerate(plan.kernels):
         report.kernels.append({"name": k.name, "kind": k.kind, "node": k.node,
                                "variants": len(prune(k.space, limits)),
@@ -107,6 +122,15 @@ def validate(model: str | Path, feeds: dict, *, shapes=None, variants: str = "de
     if every:
         _check_all_variants(runner, plan, ref, known, report, limits, atol)
     return report, ours
+
+
+def _tol(want: np.ndarray, atol: float) -> float:
+    """atol for values up to 1 in magnitude, relative beyond: float32 keeps ~7 digits whatever the scale."""
+    w = np.asarray(want)
+    finite = w[np.isfinite(w)] if w.dtype.kind == "f" else w
+    if not finite.size or w.dtype == bool:
+        return atol
+    return atol * max(1.0, float(np.max(np.abs(finite))))
 
 
 def _value_names(model) -> set[str]:
@@ -129,7 +153,7 @@ def _check_all_variants(runner, plan, ref, known, report, limits, atol) -> None:
             for o in k.outputs:
                 want = ref[o] if o in known else baseline[o]
                 err = max_error(runner.read(o), want)
-                tol = atol * max(1.0, float(np.nanmax(np.abs(want))) if want.size and want.dtype != bool else 1.0)
+                tol = _tol(want, atol)
                 row["tol"] = max(row["tol"], tol)
                 if err > row["worst"]:
                     row["worst"], row["worst_variant"] = err, v.key
