@@ -1,0 +1,80 @@
+  (func $k00_elementwise (param $t i32) (param $nt i32)
+    (local $u i32) (local $u1 i32) (local $r i32) (local $j i32) (local $je i32) (local $jf i32) (local $o v128)
+    (local $cl v128) (local $cp v128) (local $c0 i32) (local $p0 i32) (local $p1 i32) (local $p2 i32)
+    (local $x0 v128) (local $x1 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128)
+    (local.set $u (i32.wrap_i64 (i64.div_u (i64.mul (i64.extend_i32_u (local.get $t)) (i64.const 6)) (i64.extend_i32_u (local.get $nt)))))
+    (local.set $u1 (i32.wrap_i64 (i64.div_u (i64.mul (i64.extend_i32_u (i32.add (local.get $t) (i32.const 1))) (i64.const 6)) (i64.extend_i32_u (local.get $nt)))))
+
+    (block $rows_done (loop $rows
+      (br_if $rows_done (i32.ge_u (local.get $u) (local.get $u1)))
+      (local.set $r (i32.div_u (local.get $u) (i32.const 1)))
+      (local.set $j (i32.sub (local.get $u) (i32.mul (local.get $r) (i32.const 1))))
+      (local.set $je (select (i32.const 1) (i32.add (local.get $j) (i32.sub (local.get $u1) (local.get $u))) (i32.lt_s (i32.const 1) (i32.add (local.get $j) (i32.sub (local.get $u1) (local.get $u))))))
+      (local.set $c0 (local.get $r))
+
+      (local.set $p0 (i32.add (i32.const 192) (i32.mul (local.get $j) (i32.const 16))))
+      (local.set $p1 (i32.add (i32.add (i32.const 64) (i32.mul (local.get $c0) (i32.const 16))) (i32.mul (local.get $j) (i32.const 16))))
+      (local.set $p2 (i32.add (i32.add (i32.const 256) (i32.mul (local.get $c0) (i32.const 16))) (i32.mul (local.get $j) (i32.const 16))))
+      (local.set $jf (select (local.get $je) (i32.const 1) (i32.lt_s (local.get $je) (i32.const 1))))
+      (block $vd_4 (loop $vl_4
+        (br_if $vd_4 (i32.gt_s (i32.add (local.get $j) (i32.const 4)) (local.get $jf)))
+      (local.set $x0 (v128.load  (local.get $p0)))
+      (local.set $x1 (v128.load  (local.get $p1)))
+      (local.set $t0 (call $tanh (local.get $x1)))
+      (local.set $t1 (f32x4.gt (local.get $x1) (local.get $x0)))
+      (local.set $t2 (v128.bitselect (local.get $t0) (local.get $x0) (local.get $t1)))
+
+      (local.set $o (local.get $t2))
+      (v128.store  (local.get $p2) (local.get $o))
+
+      (local.set $x0 (v128.load offset=16 (local.get $p0)))
+      (local.set $x1 (v128.load offset=16 (local.get $p1)))
+      (local.set $t0 (call $tanh (local.get $x1)))
+      (local.set $t1 (f32x4.gt (local.get $x1) (local.get $x0)))
+      (local.set $t2 (v128.bitselect (local.get $t0) (local.get $x0) (local.get $t1)))
+
+      (local.set $o (local.get $t2))
+      (v128.store offset=16 (local.get $p2) (local.get $o))
+
+      (local.set $x0 (v128.load offset=32 (local.get $p0)))
+      (local.set $x1 (v128.load offset=32 (local.get $p1)))
+      (local.set $t0 (call $tanh (local.get $x1)))
+      (local.set $t1 (f32x4.gt (local.get $x1) (local.get $x0)))
+      (local.set $t2 (v128.bitselect (local.get $t0) (local.get $x0) (local.get $t1)))
+
+      (local.set $o (local.get $t2))
+      (v128.store offset=32 (local.get $p2) (local.get $o))
+
+      (local.set $x0 (v128.load offset=48 (local.get $p0)))
+      (local.set $x1 (v128.load offset=48 (local.get $p1)))
+      (local.set $t0 (call $tanh (local.get $x1)))
+      (local.set $t1 (f32x4.gt (local.get $x1) (local.get $x0)))
+      (local.set $t2 (v128.bitselect (local.get $t0) (local.get $x0) (local.get $t1)))
+
+      (local.set $o (local.get $t2))
+      (v128.store offset=48 (local.get $p2) (local.get $o))
+
+        (local.set $p0 (i32.add (local.get $p0) (i32.const 64)))
+        (local.set $p1 (i32.add (local.get $p1) (i32.const 64)))
+        (local.set $p2 (i32.add (local.get $p2) (i32.const 64)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $vl_4)))
+      (block $vd_1 (loop $vl_1
+        (br_if $vd_1 (i32.gt_s (i32.add (local.get $j) (i32.const 1)) (local.get $jf)))
+      (local.set $x0 (v128.load  (local.get $p0)))
+      (local.set $x1 (v128.load  (local.get $p1)))
+      (local.set $t0 (call $tanh (local.get $x1)))
+      (local.set $t1 (f32x4.gt (local.get $x1) (local.get $x0)))
+      (local.set $t2 (v128.bitselect (local.get $t0) (local.get $x0) (local.get $t1)))
+
+      (local.set $o (local.get $t2))
+      (v128.store  (local.get $p2) (local.get $o))
+
+        (local.set $p0 (i32.add (local.get $p0) (i32.const 16)))
+        (local.set $p1 (i32.add (local.get $p1) (i32.const 16)))
+        (local.set $p2 (i32.add (local.get $p2) (i32.const 16)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $vl_1)))
+      (local.set $u (i32.add (i32.mul (local.get $r) (i32.const 1)) (local.get $je)))
+      (br $rows)))
+  )

@@ -1,0 +1,39 @@
+"""Every variant of every WebAssembly kernel kind against onnxruntime, on awkward shapes.
+
+The cases are the WebGPU kernel tests' own (tests/native/test_kernels.py: M=77, K=1280, N=320 projections, 33-token
+attention with head dims 64 and 80, odd row lengths, strided and broadcast views, int64 and bool tensors); only the
+backend differs. `check_wasm` sweeps each kernel's WebAssembly space, relaxed and fixed SIMD forms, and runs the
+defaults on an engine without relaxed SIMD. No GPU needed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from native.test_kernels import ATTENTION, ELEMENTWISE, INDEXING, MATMUL, NORM, SOFTMAX, F, f32, make_model, node
+from wasm.check import check_wasm
+
+CASES = {"matmul": MATMUL, "attention": ATTENTION, "norm": NORM, "softmax": SOFTMAX, "elementwise": ELEMENTWISE,
+         "indexing": INDEXING}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=f"{group}-{c.__name__}") for group, cases in CASES.items()
+                                  for c in cases])
+def test_every_wasm_variant_matches_onnxruntime(case):
+    model, feeds, options = case(np.random.default_rng(0))
+    options.pop("all_variants", None)  # a limit for the WebGPU sweep (shader compiles on lavapipe); here, sweep all
+    check_wasm(model, feeds, **options)
+
+
+def test_split_weights_run_on_wasm(monkeypatch):
+    """Weights split for WebGPU's binding limit (an embedding table by rows, a MatMul weight by columns) keep working
+    on the CPU backend, where they are ordinary regions of the one linear memory."""
+    from webjit.space import DEFAULT_LIMITS
+    monkeypatch.setitem(DEFAULT_LIMITS, "maxStorageBufferBindingSize", 16384)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(-300, 300, (2, 9)).astype(np.int64)
+    ids[0, :4] = [0, 99, 100, -1]
+    nodes = [node("Gather", ["table", "ids"], ["e"], axis=0), node("MatMul", ["e", "w"], ["y"])]
+    inits = {"table": f32(rng, 300, 40), "w": f32(rng, 40, 200, scale=0.2)}
+    check_wasm(make_model(nodes, {"ids": ids}, {"y": F}, inits), {"ids": ids},
+               expect_kinds=["gather", "matmul", "matmul", "concat"])

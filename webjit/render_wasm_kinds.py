@@ -1,0 +1,186 @@
+"""What each WebAssembly kernel template substitutes, computed from a KernelSpec's params and a variant.
+
+One function per kernel kind, `kind(params, variant, inb, outb) -> dict`, where inb / outb are the byte offsets of
+the kernel's input and output buffers in the linear memory. This is where the shape arithmetic of the WASM backend
+lives: element strides become byte strides, loop nests are collapsed, tiles and tails are counted. The templates
+(templates_wasm/) only substitute and unroll.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import UnsupportedOp
+from .render_wasm import REDUCE, TYPES, expressions, literal, scalar
+from .space import ceil_div
+from .views import contiguous_strides
+
+
+def _prod(xs) -> int:
+    return int(np.prod(xs, dtype=np.int64))
+
+
+def _nest(shape, accesses, keep: bool = False) -> dict:
+    """A strided loop nest over `shape` for accesses [(buffer byte offset, element offset, element strides)]:
+    dims of size 1 dropped and neighbours merged where every access walks them as one (unless keep: the code reads
+    coordinates), then split into outer dims and rows walked in vectors of 4."""
+    dims = [(d, tuple(st[i] for _, _, st in accesses)) for i, d in enumerate(shape)]
+    merged: list[tuple[int, tuple]] = []
+    for size, st in dims if keep else [x for x in dims if x[0] != 1]:
+        if merged and not keep and all(a == b * size for a, b in zip(merged[-1][1], st)):
+            merged[-1] = (merged[-1][0] * size, st)
+        else:
+            merged.append((size, st))
+    merged = merged or [(1, (0,) * len(accesses))]
+    outer, (width, inner) = [d for d, _ in merged[:-1]], merged[-1]
+    return {"outer": outer, "outer_div": list(contiguous_strides(tuple(outer))), "nvec": ceil_div(width, 4),
+            "full": width // 4, "tail": width % 4, "units": _prod(outer) * ceil_div(width, 4),
+            "accesses": [{"base": buf + 4 * off, "rows": [4 * st[i] for _, st in merged[:-1]],
+                          "stride": 4 * inner[i], "step": 16 * inner[i]} for i, (buf, off, _) in enumerate(accesses)]}
+
+
+def _access(base: int, access, rank: int, names: tuple[str, str]) -> dict:
+    """Byte base and strides of an access over batch + (two dims): the batch strides, then the two named ones."""
+    st = [4 * s for s in access.strides]
+    return {"base": base + 4 * access.offset, "batch": st[:rank], names[0]: st[rank], names[1]: st[rank + 1]}
+
+
+def _leaves(p, inb, rank: int, names=("m", "n")) -> list[dict]:
+    return [{**_access(inb[l["slot"]], l["access"], rank, names), "dtype": l["dtype"]} for l in p["leaves"]]
+
+
+def elementwise(p, v, inb, outb) -> dict:
+    lines, coords = expressions(p["code"], p["leaves"])
+    accesses = [(inb[l["slot"]], l["access"].offset, l["access"].strides) for l in p["leaves"]]
+    accesses.append((outb[0], 0, contiguous_strides(tuple(p["shape"]))))
+    return {**_nest(p["shape"], accesses, keep=coords), "leaves": [{"dtype": l["dtype"]} for l in p["leaves"]],
+            "lines": lines, "out_dtype": p["out_dtype"], "coords_used": coords}
+
+
+def concat(p, v, inb, outb) -> dict:
+    shape, axis = list(p["shape"]), p["axis"]
+    out_strides, pieces, start = contiguous_strides(tuple(shape)), [], 0
+    for piece in p["pieces"]:
+        sub = shape[:axis] + [piece["end"] - start] + shape[axis + 1:]
+        a = piece["access"]  # takes output coordinates: shift it to the piece's own
+        pieces.append(_nest(sub, [(inb[piece["slot"]], a.offset + start * a.strides[axis], a.strides),
+                                  (outb[0], start * out_strides[axis], out_strides)]))
+        start = piece["end"]
+    return {"pieces": pieces, "rank": max(len(x["outer"]) for x in pieces)}
+
+
+def matmul(p, v, inb, outb) -> dict:
+    batch, m, n, k = p["batch"], p["M"], p["N"], p["K"]
+    r, cols = len(batch), 4 * v["NR"]
+    npanels = ceil_div(n, cols)
+    last = n - (npanels - 1) * cols
+    panels = [{"nv": v["NR"], "lanes": 4}]
+    if last != cols:
+        nv = ceil_div(last, 4)
+        panels = ([] if npanels == 1 else panels) + [{"nv": nv, "lanes": last - 4 * (nv - 1)}]
+    lines, coords = expressions(p["code"], p["leaves"])
+    return {"units": _prod(batch) * npanels, "npanels": npanels, "last_n0": (npanels - 1) * cols,
+            "batch": batch, "batch_div": list(contiguous_strides(tuple(batch))), "M": m, "K": k,
+            "mfull": m // v["MR"] * v["MR"], "mtail": m % v["MR"], "nkb": ceil_div(k, v["KB"]), "panels": panels,
+            "a": _access(inb[p["a"]["slot"]], p["a"]["access"], r, ("m", "k")),
+            "b": _access(inb[p["b"]["slot"]], p["b"]["access"], r, ("k", "n")),
+            "out": {"base": outb[0], "batch": 4 * m * n, "m": 4 * n},
+            "leaves": _leaves(p, inb, r), "lines": lines, "coords_used": coords}
+
+
+def attention(p, v, inb, outb) -> dict:
+    batch, m, n, d, dv = p["batch"], p["M"], p["N"], p["D"], p["DV"]
+    r = len(batch)
+    q = _access(inb[p["q"]["slot"]], p["q"]["access"], r, ("m", "d"))
+    k = _access(inb[p["k"]["slot"]], p["k"]["access"], r, ("d", "n"))
+    val = _access(inb[p["v"]["slot"]], p["v"]["access"], r, ("n", "e"))
+    out = _access(outb[0], p["out"], r, ("m", "e"))
+    leaves = _leaves(p, inb, r)
+    lines, coords = expressions(p["code"], p["leaves"])
+    evecs = [(4 * j * val["e"], 4 * j * out["e"], min(4, dv - 4 * j)) for j in range(ceil_div(dv, 4))]
+    ptrs = [("pk", 4 * k["n"]), ("ps", 16), ("n", 4)]
+    ptrs += [(f"pl{i}_{row}", 4 * leaf["n"]) for row in range(v["BQ"]) for i, leaf in enumerate(leaves)]
+    mblocks = ceil_div(m, v["BQ"])
+    return {"units": _prod(batch) * mblocks, "mblocks": mblocks, "batch": batch,
+            "batch_div": list(contiguous_strides(tuple(batch))), "M": m, "N": n, "q": q, "k": k, "v": val,
+            "out": out, "leaves": leaves, "lines": lines, "coords_used": coords, "nan_guard": p["nan_guard"],
+            "dvecs": [(4 * j * q["d"], 4 * j * k["d"], min(4, d - 4 * j)) for j in range(ceil_div(d, 4))],
+            "groups": n // 4, "ntail": n % 4, "svec": ceil_div(n, 4), "srow": 16 * ceil_div(n, 4),
+            "echunks": [evecs[i:i + v["EV"]] for i in range(0, len(evecs), v["EV"])], "score_ptrs": ptrs}
+
+
+def _mask(lanes: int) -> str:
+    return f"(v128.const i32x4{''.join(' -1' if j < lanes else ' 0' for j in range(4))})"
+
+
+def norm(p, v, inb, outb) -> dict:
+    length = p["length"]
+
+    def vec(x):
+        return {"base": inb[x["slot"]], "stride": 0 if x["broadcast"] else 4} if x else None
+    return {"rows": p["outer"], "full": length // 4, "tail": length % 4, "row_bytes": 4 * length, "x": inb[0],
+            "out": outb[0], "length_f": scalar(length, "float32"), "epsilon": scalar(p["epsilon"], "float32"),
+            "rms": p["rms"], "scale": vec(p["scale"]), "bias": vec(p["bias"]), "tail_mask": _mask(length % 4),
+            "mean_out": outb[1] if p["stats"] >= 1 else None, "inv_out": outb[2] if p["stats"] >= 2 else None}
+
+
+def softmax(p, v, inb, outb) -> dict:
+    outer, length, inner = p["outer"], p["length"], p["inner"]
+    groups = ceil_div(inner, 4)
+    common = {"length": length, "inner": inner, "x": inb[0], "out": outb[0], "log": p["log"], "groups": groups,
+              "block_bytes": 4 * length * inner, "lstep": 4 * inner, "row_bytes": 4 * length}
+    if inner == 1:
+        return {**common, "units": outer, "full": length // 4, "tail": length % 4}
+    return {**common, "units": outer * groups, "full": 0, "tail": inner % 4}
+
+
+def reduce(p, v, inb, outb) -> dict:
+    t = TYPES[p["dtype"]]
+    if t == "bool":
+        raise UnsupportedOp(f"Reduce{p['op'].title()} of bool tensors")
+    red, strides = list(p["red_shape"]) or [1], list(p["red_strides"]) or [0]
+    ident_f, ident_i, vops, hops = REDUCE[p["op"]]
+    i = 0 if t == "f32" else 1
+    count = _prod(p["red_shape"])
+    return {"total": max(1, _prod(p["out_shape"])), "out_shape": p["out_shape"],
+            "out_div": list(contiguous_strides(tuple(p["out_shape"]))), "out_strides": [4 * s for s in p["out_strides"]],
+            "red_shape": red[:-1], "red_div": list(contiguous_strides(tuple(red[:-1]))),
+            "red_strides": [4 * s for s in strides[:-1]], "red_count": _prod(red[:-1]), "full": red[-1] // 4,
+            "tail": red[-1] % 4, "stride": 4 * strides[-1], "x": inb[0], "out": outb[0], "T": t,
+            "identity": literal((ident_f, ident_i)[i], p["dtype"]), "vop": vops[i], "hop": hops[i],
+            "mean_div": (scalar(count, "float32") if t == "f32" else str(count)) if p["op"] == "mean" else None}
+
+
+def gather(p, v, inb, outb) -> dict:
+    rows, inner = p["chunks"], p["inner"]
+    chunks = [{"lo": lo, "hi": hi, "base": inb[i], "block": 4 * (hi - lo) * inner}
+              for i, (lo, hi) in enumerate(zip(rows, rows[1:]))]
+    return {"units": p["outer"] * p["count"], "count": p["count"], "dim": p["dim"], "idx": inb[len(chunks)],
+            "out": outb[0], "row_bytes": 4 * inner, "full": inner // 4, "tail": inner % 4, "chunks": chunks}
+
+
+def gather_elements(p, v, inb, outb) -> dict:
+    shape = p["shape"]
+    return {"total": _prod(shape), "shape": shape, "shape_div": list(contiguous_strides(tuple(shape))),
+            "axis": p["axis"], "dim": p["dim"], "data_strides": [4 * s for s in p["data_strides"]],
+            "data": inb[0], "idx": inb[-1], "out": outb[0]}
+
+
+def gather_nd(p, v, inb, outb) -> dict:
+    inner = p["inner"]
+    return {"count": p["count"], "depth": p["depth"], "dims": p["dims"], "strides": [4 * s for s in p["strides"]],
+            "data": inb[0], "idx": inb[-1], "out": outb[0], "row_bytes": 4 * inner, "full": inner // 4,
+            "tail": inner % 4}
+
+
+def cumsum(p, v, inb, outb) -> dict:
+    outer, dim, inner = p["outer"], p["dim"], p["inner"]
+    groups = ceil_div(inner, 4)
+    return {"units": outer * groups, "groups": groups, "dim": dim, "tail": inner % 4,
+            "block_bytes": 4 * dim * inner, "start": 4 * (dim - 1) * inner if p["reverse"] else 0,
+            "step": -4 * inner if p["reverse"] else 4 * inner, "x": inb[0], "out": outb[0],
+            "add": "f32x4.add" if TYPES[p["dtype"]] == "f32" else "i32x4.add", "exclusive": p["exclusive"]}
+
+
+KINDS = {"elementwise": elementwise, "concat": concat, "matmul": matmul, "attention": attention, "norm": norm,
+         "softmax": softmax, "reduce": reduce, "gather": gather, "gather_elements": gather_elements,
+         "gather_nd": gather_nd, "cumsum": cumsum}

@@ -1,0 +1,110 @@
+"""The lite tuning space of the WebAssembly-SIMD backend: a literal list per kernel kind, and the rules that prune it.
+
+The CPU counterpart of `space.py`. The same KernelSpecs run here; only the tunables differ. Each list is pruned by
+the shape (no tile much wider than the problem), by the register file (`REGISTERS` v128 registers: 16 on x86-64,
+32 on AArch64) and by the L1 working set (`L1_BYTES`). What survives is timed at load time, like the GPU space.
+
+Every variant of a kernel with a multiply-accumulate inner loop (matmul, attention) exists twice: `relaxed1` uses
+`f32x4.relaxed_madd` (one fused instruction where the CPU has FMA), `relaxed0` uses `f32x4.mul` + `f32x4.add` and
+runs on engines without relaxed SIMD. Other kinds have no multiply-accumulate loop and only the `relaxed0` form.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .space import Variant, ceil_div
+
+REGISTERS = 16      # v128 registers on x86-64 (xmm0-15); AArch64 has 32
+L1_BYTES = 32768    # L1 data cache the inner loops plan for
+
+# --- matmul: MR rows x NR v128 columns of accumulators, K blocks of KB, the k loop unrolled U times (with U = 4 and
+# A contiguous along K, four k of a row of A are read as one vector and each lane broadcast by a shuffle). -------
+WASM_MATMUL_TILES = [(1, 4), (2, 4), (4, 2), (4, 3), (6, 2), (8, 1), (4, 4), (6, 4), (8, 3)]
+WASM_MATMUL_KB = [128, 512]
+WASM_MATMUL_UNROLL = [1, 4]
+# Kept if the MR*NR accumulators + NR columns of B + 1 broadcast row element of A fit the registers; the packed
+# block of B (KB x 4NR) plus the strip of A (MR x KB) fit L1; the tile is no more than twice the padded problem;
+# and, among K blocks that cover all of K, only the smallest.
+
+# --- attention: BQ query rows share each load of K and V; EV v128 columns of the output per pass over V. --------
+WASM_ATTENTION_TILES = [(1, 4), (2, 4), (1, 8), (2, 8), (4, 2), (4, 4)]
+# Kept if the scores (BQ rows x 4 keys) + 4 key vectors + 1 query vector fit the registers, and so do the
+# BQ x EV output accumulators + BQ vectors of 4 weights + BQ broadcast weights + 1 value vector; BQ no more than
+# twice the query rows.
+
+# --- everything else: U vectors per loop step (independent accumulators for the row reductions). --------------
+WASM_UNROLL = {"elementwise": [1, 4], "concat": [1, 4], "norm": [1, 4], "softmax": [1, 4]}
+# Kept if a row or output holds at least U * 4 elements. Kinds not listed (gather, gather_elements, gather_nd,
+# cumsum, reduce) have one variant.
+
+
+def _variant(registers: int = 0, **values) -> Variant:
+    return Variant(tuple(sorted(values.items())), (1, 1, 1), 1, 0, registers)
+
+
+def _pad(x: int, to: int) -> int:
+    return max(to, ceil_div(x, to) * to)
+
+
+def matmul_space(m: int, n: int, k: int, registers: int = REGISTERS) -> list[Variant]:
+    out = []
+    for mr, nr in WASM_MATMUL_TILES:
+        regs = mr * nr + nr + 1
+        if regs > registers or mr > 2 * _pad(m, 4) or 4 * nr > 2 * _pad(n, 4):
+            continue
+        blocks = [kb for kb in WASM_MATMUL_KB if 4 * kb * (4 * nr + mr) <= L1_BYTES]
+        covering = [kb for kb in blocks if kb >= k]
+        blocks = [kb for kb in blocks if kb < k] + covering[:1]
+        for kb in blocks:
+            for u in WASM_MATMUL_UNROLL:
+                out += [_variant(regs, MR=mr, NR=nr, KB=kb, U=u, relaxed=r) for r in (1, 0)]
+    return out
+
+
+def attention_space(m: int, registers: int = REGISTERS) -> list[Variant]:
+    out = []
+    for bq, ev in WASM_ATTENTION_TILES:
+        regs = max(4 * bq + 5, bq * ev + 2 * bq + 1)
+        if regs <= registers and bq <= 2 * max(m, 1):
+            out += [_variant(regs, BQ=bq, EV=ev, relaxed=r) for r in (1, 0)]
+    return out
+
+
+def _work(spec) -> int:
+    """Elements one loop of the kernel walks: the row length (or the rows side by side), else the output size."""
+    p = spec.params
+    if spec.kind in ("norm", "softmax"):
+        return p["length"] if p["inner"] == 1 else p["inner"]
+    return int(np.prod(p["shape"], dtype=np.int64))
+
+
+def space(spec, registers: int = REGISTERS, relaxed: bool = True) -> tuple[Variant, ...]:
+    """The WebAssembly variants of one kernel, default first. relaxed=False keeps only the fixed-SIMD forms."""
+    p = spec.params
+    if spec.kind == "matmul":
+        out = matmul_space(p["M"], p["N"], p["K"], registers)
+        default = {"MR": 6, "NR": 2, "KB": 512, "U": 4}
+    elif spec.kind == "attention":
+        out = attention_space(p["M"], registers)
+        default = {"BQ": 2, "EV": 4}
+    elif spec.kind in WASM_UNROLL:
+        work = _work(spec)
+        out = [_variant(4, U=u, relaxed=0) for u in WASM_UNROLL[spec.kind] if u == 1 or work >= 4 * u]
+        default = {"U": 4}
+    else:
+        out, default = [_variant(4, U=1, relaxed=0)], {}
+    if not relaxed:
+        out = [v for v in out if not v.v["relaxed"]]
+
+    def rank(v: Variant):
+        d = v.v
+        return (not d["relaxed"]) == relaxed, sum(d.get(k) != x for k, x in default.items())
+    return tuple(sorted(out, key=rank))
+
+
+def retarget(plan, registers: int = REGISTERS, relaxed: bool = True):
+    """The plan with each kernel's tuning space replaced by its WebAssembly space (kernels and buffers as they are),
+    so that tuning and validation code written against `KernelSpec.space` works unchanged for this backend."""
+    return replace(plan, kernels=[replace(k, space=space(k, registers, relaxed)) for k in plan.kernels])
