@@ -57,3 +57,9 @@ def test_bench_runs_on_wasm(tmp_path):
                         "--json", str(tmp_path / "b.json")], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "webjit (native WebAssembly SIMD)" in r.stdout and "onnxruntime CPU" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["bert_base", "gpt2"])
+def test_demo_model_matches_onnxruntime_on_wasm(name):
+    report, _ = validate(model(name), demo_models.sample_inputs(name), backend="wasm")
+    assert report.errors and report.ok, report.errors
