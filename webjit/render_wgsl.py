@@ -65,7 +65,7 @@ def literal(value, dtype: str) -> str:
         return f"{v}i" if v != -2**31 else "i32(-2147483647i - 1i)"
     f = np.float32(value)
     if not np.isfinite(f):
-        return f"bitcast<f32>({int(np.array(f).view(np.uint32))}u)"
+        return f"f32_bits({int(np.array(f).view(np.uint32))}u)"  # helper in _common.wgsl.j2
     return f"{float(f)!r}f"
 
 

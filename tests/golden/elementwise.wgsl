@@ -3,6 +3,11 @@
 @group(0) @binding(1) var<storage, read> in1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out0: array<f32>;
 
+// A float from its bits, for inf and NaN: WGSL has no literal for them, and a constant bitcast to them is an
+// error in some compilers (a call to a function is not evaluated at shader-creation time).
+fn f32_bits(b: u32) -> f32 {
+  return bitcast<f32>(b);
+}
 // erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26)
 fn erf_(x: f32) -> f32 {
   let a = abs(x);
@@ -12,7 +17,7 @@ fn erf_(x: f32) -> f32 {
 }
 // ONNX Pow: a negative base with an integral exponent is defined, with a fractional one it is NaN
 fn pow_(a: f32, b: f32) -> f32 {
-  if (a < 0.0f && b != trunc(b)) { return bitcast<f32>(0x7fc00000u); }
+  if (a < 0.0f && b != trunc(b)) { return f32_bits(0x7fc00000u); }
   let r = pow(abs(a), b);
   let odd = (b == trunc(b)) && (abs(b % 2.0f) == 1.0f);
   return select(r, -r, a < 0.0f && odd);
