@@ -5,12 +5,12 @@
 
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
-APT_PACKAGES := mesa-vulkan-drivers chromium
+APT_PACKAGES := mesa-vulkan-drivers chromium nodejs
 STAMP := .setup-stamp
 
 .PHONY: demo test setup models clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard package.json)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 	$(PIP) install -q --disable-pip-version-check -e ".[test,export]"
+	@if [ -f package.json ]; then npm install --no-audit --no-fund; fi
 	@touch $(STAMP)
 
 setup: $(STAMP)

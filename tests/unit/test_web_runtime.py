@@ -1,0 +1,17 @@
+"""The browser runtime's pure logic (manifest checks, plan walking, cache keys, tuner selection, tensors) under
+Node's test runner: `node --test web/test/`. What needs WebGPU is tested in a real browser (tests/e2e)."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_the_runtime_unit_tests_pass_under_node():
+    r = subprocess.run(["node", "--test", "test/"], cwd=WEB, capture_output=True, text=True, timeout=120)
+    summary = "\n".join(line for line in r.stdout.splitlines() if line.startswith(("not ok", "# tests", "# fail")))
+    assert r.returncode == 0, summary + "\n" + r.stdout[-4000:] + r.stderr[-2000:]
+    assert "# fail 0" in r.stdout

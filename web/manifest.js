@@ -1,0 +1,272 @@
+// The bundle: fetch manifest.json, check it against the schema (web/MANIFEST.md), and fetch every other file
+// with its size and SHA-256 checked against the manifest's `files` table before anything uses it.
+
+export const FORMAT = 'webjit-bundle';
+export const SUPPORTED_VERSIONS = [1];
+
+const TYPES = ['float32', 'int64', 'int32', 'bool'];
+const DEVICE_TYPES = ['float32', 'int32', 'uint32'];
+const WEIGHT_TYPES = ['float32', 'int32', 'uint32'];
+// Bundle files are generated names in known folders: nothing can point outside the bundle.
+const SAFE_PATH = /^(kernels|weights|reference|consts)\/[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A manifest that does not follow the schema. */
+export class ManifestError extends Error {
+  name = 'ManifestError';
+}
+
+/** A bundle file whose size or SHA-256 differs from the manifest: corrupt, truncated or tampered with. */
+export class IntegrityError extends Error {
+  name = 'IntegrityError';
+}
+
+/**
+ * @typedef {{buffer: 'weight' | 'input' | 'pool', index: number, access: 'read-only' | 'read-write'}} Binding
+ * @typedef {{key: string, file: string, dispatch: number[], threads: number, smemBytes: number,
+ *            registers: number}} Variant
+ * @typedef {{name: string, kind: string, node: string, bindings: Binding[], flops: number, bytes: number,
+ *            variants: Variant[]}} Kernel
+ * @typedef {'float32' | 'int64' | 'int32' | 'bool'} TensorType
+ * @typedef {{name: string, dtype: TensorType, deviceDtype: 'float32' | 'int32' | 'uint32', shape: number[], bytes?: number,
+ *            from?: {pool?: number, bytes?: number, input?: number, const?: string}}} TensorInfo
+ * @typedef {{name: string, dtype: string, shape: number[], bytes: number,
+ *            parts: {shard: number, offset: number, bytes: number}[]}} WeightInfo
+ * @typedef {{format: string, version: number, generator: string, limits: Object<string, number>,
+ *            inputs: TensorInfo[], outputs: TensorInfo[], pool: number[],
+ *            weights: {format: string, shards: {file: string}[], tensors: WeightInfo[]},
+ *            kernels: Kernel[], files: Object<string, {bytes: number, sha256: string}>,
+ *            reference?: {source: string, inputs: {name: string, dtype: TensorType, shape: number[], file: string}[],
+ *                         outputs: {name: string, dtype: TensorType, shape: number[], file: string}[]}}} Manifest
+ */
+
+/**
+ * Check a parsed manifest against the schema; throws a ManifestError that names the offending field.
+ * @param {any} m
+ * @returns {Manifest}
+ */
+export function validateManifest(m) {
+  const fail = (/** @type {string} */ where, /** @type {string} */ what) => {
+    throw new ManifestError(`manifest.json: ${where}: ${what}`);
+  };
+  const isObject = (/** @type {any} */ v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const int = (/** @type {any} */ v, /** @type {string} */ where, min = 0) => {
+    if (!Number.isSafeInteger(v) || v < min) fail(where, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const str = (/** @type {any} */ v, /** @type {string} */ where) => {
+    if (typeof v !== 'string') fail(where, `expected a string, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const list = (/** @type {any} */ v, /** @type {string} */ where) => {
+    if (!Array.isArray(v)) fail(where, 'expected a list');
+    return /** @type {any[]} */ (v);
+  };
+  const oneOf = (/** @type {any} */ v, /** @type {string[]} */ options, /** @type {string} */ where) => {
+    if (!options.includes(v)) fail(where, `expected one of ${options.join(', ')}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const file = (/** @type {any} */ v, /** @type {string} */ where) => {
+    str(v, where);
+    if (!SAFE_PATH.test(v) || v.includes('..')) fail(where, `'${v}' is not a bundle file name`);
+    if (!Object.hasOwn(m.files, v)) fail(where, `'${v}' is not listed in files`);
+    return v;
+  };
+  const shape = (/** @type {any} */ v, /** @type {string} */ where) => list(v, where).forEach((d, i) => int(d, `${where}[${i}]`));
+
+  if (!isObject(m)) fail('top level', 'expected an object');
+  if (m.format !== FORMAT) fail('format', `expected '${FORMAT}', got ${JSON.stringify(m.format)}`);
+  if (!SUPPORTED_VERSIONS.includes(m.version)) {
+    fail('version', `schema version ${JSON.stringify(m.version)}; this runtime reads ${SUPPORTED_VERSIONS.join(', ')}`);
+  }
+  if (!isObject(m.files)) fail('files', 'expected an object');
+  for (const [path, rec] of Object.entries(m.files)) {
+    if (!SAFE_PATH.test(path) || path.includes('..')) fail(`files`, `'${path}' is not a bundle file name`);
+    if (!isObject(rec)) fail(`files['${path}']`, 'expected an object');
+    int(rec.bytes, `files['${path}'].bytes`);
+    if (typeof rec.sha256 !== 'string' || !SHA256.test(rec.sha256)) fail(`files['${path}'].sha256`, 'expected 64 hex digits');
+  }
+  const pool = list(m.pool, 'pool');
+  pool.forEach((b, i) => int(b, `pool[${i}]`, 4));
+  const tensors = (/** @type {any} */ v, /** @type {string} */ where) => list(v, where).map((t, i) => {
+    const at = `${where}[${i}]`;
+    if (!isObject(t)) fail(at, 'expected an object');
+    str(t.name, `${at}.name`);
+    oneOf(t.dtype, TYPES, `${at}.dtype`);
+    oneOf(t.deviceDtype, DEVICE_TYPES, `${at}.deviceDtype`);
+    shape(t.shape, `${at}.shape`);
+    return t;
+  });
+  const inputs = tensors(m.inputs, 'inputs');
+  inputs.forEach((t, i) => int(t.bytes, `inputs[${i}].bytes`, 4));
+  tensors(m.outputs, 'outputs').forEach((t, i) => {
+    const at = `outputs[${i}].from`;
+    const from = t.from;
+    if (!isObject(from)) fail(at, 'expected an object');
+    if ('pool' in from) {
+      if (int(from.pool, `${at}.pool`) >= pool.length) fail(`${at}.pool`, `no pool buffer ${from.pool}`);
+      if (int(from.bytes, `${at}.bytes`) > pool[from.pool]) fail(`${at}.bytes`, 'larger than its pool buffer');
+    } else if ('input' in from) {
+      if (int(from.input, `${at}.input`) >= inputs.length) fail(`${at}.input`, `no input ${from.input}`);
+    } else if ('const' in from) {
+      file(from.const, `${at}.const`);
+    } else {
+      fail(at, 'expected pool, input or const');
+    }
+  });
+  if (!isObject(m.weights)) fail('weights', 'expected an object');
+  const shards = list(m.weights.shards, 'weights.shards').map((s, i) => file(s && s.file, `weights.shards[${i}].file`));
+  const weights = list(m.weights.tensors, 'weights.tensors');
+  weights.forEach((w, i) => {
+    const at = `weights.tensors[${i}]`;
+    if (!isObject(w)) fail(at, 'expected an object');
+    str(w.name, `${at}.name`);
+    oneOf(w.dtype, WEIGHT_TYPES, `${at}.dtype`);
+    shape(w.shape, `${at}.shape`);
+    let total = 0;
+    list(w.parts, `${at}.parts`).forEach((p, j) => {
+      const pat = `${at}.parts[${j}]`;
+      if (int(p.shard, `${pat}.shard`) >= shards.length) fail(`${pat}.shard`, `no shard ${p.shard}`);
+      int(p.offset, `${pat}.offset`);
+      int(p.bytes, `${pat}.bytes`);
+      if (p.offset % 4 || p.bytes % 4) fail(pat, 'offset and size must be multiples of 4');
+      if (p.offset + p.bytes > m.files[shards[p.shard]].bytes) fail(pat, 'runs past the end of its shard');
+      total += p.bytes;
+    });
+    if (int(w.bytes, `${at}.bytes`) !== total) fail(`${at}.bytes`, `${w.bytes}, but its parts hold ${total}`);
+  });
+  const counts = { weight: weights.length, input: inputs.length, pool: pool.length };
+  list(m.kernels, 'kernels').forEach((k, i) => {
+    const at = `kernels[${i}]`;
+    if (!isObject(k)) fail(at, 'expected an object');
+    str(k.name, `${at}.name`);
+    str(k.kind, `${at}.kind`);
+    list(k.bindings, `${at}.bindings`).forEach((b, j) => {
+      const bat = `${at}.bindings[${j}]`;
+      oneOf(b && b.buffer, Object.keys(counts), `${bat}.buffer`);
+      if (int(b.index, `${bat}.index`) >= counts[/** @type {'weight'} */ (b.buffer)]) fail(`${bat}.index`, `no ${b.buffer} ${b.index}`);
+      oneOf(b.access, ['read-only', 'read-write'], `${bat}.access`);
+    });
+    if (list(k.variants, `${at}.variants`).length === 0) fail(`${at}.variants`, 'a kernel needs at least one variant');
+    k.variants.forEach((/** @type {any} */ v, /** @type {number} */ j) => {
+      const vat = `${at}.variants[${j}]`;
+      str(v.key, `${vat}.key`);
+      file(v.file, `${vat}.file`);
+      if (list(v.dispatch, `${vat}.dispatch`).length !== 3) fail(`${vat}.dispatch`, 'expected [x, y, z]');
+      v.dispatch.forEach((/** @type {any} */ d, /** @type {number} */ n) => int(d, `${vat}.dispatch[${n}]`, 1));
+      int(v.threads, `${vat}.threads`, 1);
+      int(v.smemBytes, `${vat}.smemBytes`);
+    });
+  });
+  if (m.reference !== undefined) {
+    for (const side of ['inputs', 'outputs']) {
+      list(m.reference[side], `reference.${side}`).forEach((t, i) => {
+        const at = `reference.${side}[${i}]`;
+        str(t.name, `${at}.name`);
+        oneOf(t.dtype, TYPES, `${at}.dtype`);
+        shape(t.shape, `${at}.shape`);
+        file(t.file, `${at}.file`);
+      });
+    }
+  }
+  return /** @type {Manifest} */ (m);
+}
+
+/**
+ * Lower-case hex SHA-256 of some bytes.
+ * @param {BufferSource} bytes
+ */
+export async function sha256Hex(bytes) {
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Throw an IntegrityError unless `bytes` are what the manifest lists for `path`.
+ * @param {string} path
+ * @param {ArrayBuffer} bytes
+ * @param {{bytes: number, sha256: string}} record
+ */
+export async function checkFile(path, bytes, record) {
+  const got = await sha256Hex(bytes);
+  if (got !== record.sha256) {
+    const size = bytes.byteLength === record.bytes ? '' : ` (${bytes.byteLength} bytes, expected ${record.bytes}: truncated?)`;
+    throw new IntegrityError(`${path}: SHA-256 hash mismatch${size}: expected ${record.sha256}, got ${got}. ` +
+      'The file is corrupt or was tampered with; refusing to load it.');
+  }
+}
+
+/** A fetched, validated manifest and a way to fetch the files it lists. */
+export class Bundle {
+  /**
+   * @param {string | URL} url  the bundle folder or its manifest.json
+   * @param {{fetch?: typeof fetch}} [options]
+   * @returns {Promise<Bundle>}
+   */
+  static async load(url, options = {}) {
+    const fetchFn = options.fetch || globalThis.fetch.bind(globalThis);
+    const manifestUrl = manifestUrlOf(url);
+    const response = await fetchFn(manifestUrl);
+    if (!response.ok) throw new ManifestError(`${manifestUrl}: HTTP ${response.status} ${response.statusText}`);
+    const bytes = await response.arrayBuffer();
+    let json;
+    try {
+      json = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      throw new ManifestError(`${manifestUrl}: not JSON (${/** @type {Error} */ (e).message})`);
+    }
+    return new Bundle(manifestUrl, validateManifest(json), await sha256Hex(bytes), fetchFn);
+  }
+
+  /**
+   * @param {URL} manifestUrl
+   * @param {Manifest} manifest
+   * @param {string} hash  SHA-256 of manifest.json: identifies the bundle (it holds the hash of every file)
+   * @param {typeof fetch} fetchFn
+   */
+  constructor(manifestUrl, manifest, hash, fetchFn) {
+    this.url = manifestUrl;
+    this.manifest = manifest;
+    this.hash = hash;
+    this._fetch = fetchFn;
+    /** @type {Map<string, Promise<string>>} */
+    this._texts = new Map();
+  }
+
+  /**
+   * The bytes of a bundle file, checked against its size and SHA-256.
+   * @param {string} path
+   * @returns {Promise<ArrayBuffer>}
+   */
+  async bytes(path) {
+    const record = this.manifest.files[path];
+    if (!record) throw new ManifestError(`${path} is not a file of this bundle`);
+    const response = await this._fetch(new URL(path, this.url));
+    if (!response.ok) throw new IntegrityError(`${path}: HTTP ${response.status} ${response.statusText}`);
+    const bytes = await response.arrayBuffer();
+    await checkFile(path, bytes, record);
+    return bytes;
+  }
+
+  /**
+   * A text file (a kernel), fetched and checked once however often it is asked for.
+   * @param {string} path
+   * @returns {Promise<string>}
+   */
+  text(path) {
+    let text = this._texts.get(path);
+    if (!text) {
+      text = this.bytes(path).then((b) => new TextDecoder().decode(b));
+      this._texts.set(path, text);
+    }
+    return text;
+  }
+}
+
+/** @param {string | URL} url */
+export function manifestUrlOf(url) {
+  const base = new URL(url, globalThis.location ? globalThis.location.href : undefined);
+  if (base.pathname.endsWith('.json')) return base;
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  return new URL('manifest.json', base);
+}

@@ -1,0 +1,216 @@
+// Load-time tuning: time each fitting variant of each distinct kernel on the device and keep the fastest.
+//
+// The procedure is the native one (webjit/tune.py): kernels with equal source are tuned once, for the first of
+// them; each variant runs once to warm up (the first dispatch after compiling pays for lazy work), then the
+// median of `repeats` timed runs counts; a variant whose warm-up run already takes over SLOWER times the best
+// median so far gets no repeats (its warm-up time is reported). The most expensive groups go first. Variants are compiled `parallel` at a
+// time (createComputePipelineAsync, all at once), then timed one by one, never while compiles run. The search
+// stops at the first chunk boundary after the budget is spent (compiling is not interruptible, and on a CPU
+// adapter one matmul variant takes seconds to compile): a group cut short keeps the fastest variant timed so far,
+// an untried group its starting variant.
+// Time is read from timestamp queries when the device has them, else from the wall clock around
+// onSubmittedWorkDone. Each pass runs enough dispatches to last about a millisecond, above the browser's
+// timestamp quantisation.
+
+/** @typedef {import('./manifest.js').Kernel} Kernel */
+
+export const DEFAULT_REPEATS = 3;
+const TARGET_PASS_MS = 1; // a timed pass should last at least this long
+const MAX_PER_PASS = 64;
+export const SLOWER = 2; // a warm-up over SLOWER times the best so far ends a variant's timing
+const FLOPS_PER_BYTE = 16; // weight of memory traffic in the static cost estimate that orders the groups
+
+/** @param {number[]} xs */
+export function median(xs) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * The fastest measured variant: the smallest time, the earlier variant on ties; failed variants (NaN or
+ * Infinity) never win.
+ * @param {Map<number, number>} times  variant index -> milliseconds
+ * @returns {number | undefined}
+ */
+export function pickWinner(times) {
+  let best;
+  let bestTime = Infinity;
+  for (const [v, t] of times) {
+    if (Number.isFinite(t) && t < bestTime) {
+      best = v;
+      bestTime = t;
+    }
+  }
+  return best;
+}
+
+/**
+ * Groups of kernels in the order to tune them: largest estimated cost (flops plus weighted bytes, summed over
+ * the group's kernels) first; equal costs keep their plan order.
+ * @param {Kernel[]} kernels
+ * @param {number[][]} groups  kernel indices (plan.sourceGroups)
+ */
+export function tuningOrder(kernels, groups) {
+  const cost = (/** @type {number[]} */ g) => g.reduce((s, i) => s + kernels[i].flops + FLOPS_PER_BYTE * kernels[i].bytes, 0);
+  return groups.map((g, i) => ({ g, i, c: cost(g) })).sort((a, b) => b.c - a.c || a.i - b.i).map((x) => x.g);
+}
+
+/**
+ * How many dispatches a timed pass needs to last TARGET_PASS_MS, given one took `ms`.
+ * @param {number} ms
+ */
+export function dispatchesPerPass(ms) {
+  if (!(ms > 0)) return MAX_PER_PASS;
+  return Math.min(MAX_PER_PASS, Math.max(1, Math.ceil(TARGET_PASS_MS / ms)));
+}
+
+/**
+ * @typedef {{kernel: string, sharedWith: string | null, candidates: number, tried: number,
+ *            times: Record<string, number>, errors: Record<string, string>, winner: string}} KernelReport
+ * @typedef {{source: 'tuned' | 'cache' | 'off', timer: string, budgetMs: number, elapsedMs: number,
+ *            complete: boolean, kernels: KernelReport[]}} TuningReport
+ */
+
+/**
+ * Tune every group of kernels within a budget. What touches the device comes in as functions, so the search
+ * itself runs anywhere.
+ * @param {{
+ *   kernels: Kernel[],
+ *   groups: number[][],
+ *   current: number[],                                         // starting variant of each kernel
+ *   candidates: (kernel: number) => number[],                  // fitting variant indices, default first
+ *   prepare: (kernel: number, variants: number[]) => Promise<void>,  // compile them, all at once
+ *   parallel?: number,                                         // variants compiled together (default 1)
+ *   measure: (kernel: number, variant: number, best: number) => Promise<number>,  // warm up, time, median (ms)
+ *   choose: (kernels: number[], variant: number) => Promise<void>,
+ *   budgetMs: number,
+ *   now: () => number,
+ *   timer?: string,
+ *   onProgress?: (event: {phase: 'tuning', done: number, total: number, kernel: string}) => void,
+ * }} o
+ * @returns {Promise<TuningReport>}
+ */
+export async function tune(o) {
+  const start = o.now();
+  const spent = () => o.now() - start >= o.budgetMs;
+  /** @type {KernelReport[]} */
+  const reports = new Array(o.kernels.length);
+  const order = tuningOrder(o.kernels, o.groups);
+  let complete = true;
+  for (let n = 0; n < order.length; n++) {
+    const members = order[n];
+    const first = members[0];
+    const kernel = o.kernels[first];
+    const candidates = o.candidates(first);
+    /** @type {Map<number, number>} */
+    const times = new Map();
+    /** @type {Record<string, string>} */
+    const errors = {};
+    const parallel = Math.max(1, o.parallel || 1);
+    for (let c = 0; candidates.length > 1 && c < candidates.length && !spent(); c += parallel) {
+      const chunk = candidates.slice(c, c + parallel);
+      await o.prepare(first, chunk);
+      for (const v of chunk) {
+        try {
+          const best = pickWinner(times);
+          times.set(v, await o.measure(first, v, best === undefined ? Infinity : /** @type {number} */ (times.get(best))));
+        } catch (e) {
+          times.set(v, NaN);
+          errors[kernel.variants[v].key] = /** @type {Error} */ (e).message;
+        }
+      }
+    }
+    if (times.size < candidates.length && candidates.length > 1) complete = false;
+    const winner = pickWinner(times) ?? o.current[first];
+    await o.choose(members, winner);
+    /** @type {Record<string, number>} */
+    const byKey = {};
+    for (const [v, t] of times) byKey[kernel.variants[v].key] = t;
+    for (const i of members) {
+      reports[i] = {
+        kernel: o.kernels[i].name,
+        sharedWith: i === first ? null : kernel.name,
+        candidates: candidates.length,
+        tried: i === first ? times.size : 0,
+        times: byKey,
+        errors,
+        winner: kernel.variants[winner].key,
+      };
+    }
+    if (o.onProgress) o.onProgress({ phase: 'tuning', done: n + 1, total: order.length, kernel: kernel.name });
+  }
+  return { source: 'tuned', timer: o.timer || '', budgetMs: o.budgetMs, elapsedMs: o.now() - start, complete, kernels: reports };
+}
+
+/**
+ * Times compute passes on the device: with timestamp queries when it has them, else with the wall clock around
+ * onSubmittedWorkDone (which then includes the submit).
+ */
+export class PassTimer {
+  /**
+   * @param {GPUDevice} device
+   * @param {boolean} timestamps
+   * @param {number} [maxPasses]
+   */
+  constructor(device, timestamps, maxPasses = 16) {
+    this.device = device;
+    this.kind = timestamps ? 'timestamp-query' : 'wall-clock';
+    this.maxPasses = maxPasses;
+    if (timestamps) {
+      this._querySet = device.createQuerySet({ type: 'timestamp', count: 2 * maxPasses });
+      this._resolve = device.createBuffer({ size: 16 * maxPasses, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      this._read = device.createBuffer({ size: 16 * maxPasses, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    }
+  }
+
+  /**
+   * Milliseconds per dispatch in each of `passes` passes of `perPass` dispatches.
+   * @param {(pass: GPUComputePassEncoder) => void} dispatch  records one dispatch
+   * @param {number} passes
+   * @param {number} perPass
+   * @returns {Promise<number[]>}
+   */
+  async time(dispatch, passes, perPass) {
+    passes = Math.min(passes, this.maxPasses);
+    const record = (/** @type {GPUCommandEncoder} */ enc, /** @type {number} */ p) => {
+      const pass = enc.beginComputePass(this._querySet ? {
+        timestampWrites: { querySet: this._querySet, beginningOfPassWriteIndex: 2 * p, endOfPassWriteIndex: 2 * p + 1 },
+      } : {});
+      for (let j = 0; j < perPass; j++) dispatch(pass);
+      pass.end();
+    };
+    const queue = this.device.queue;
+    if (!this._querySet) {
+      const out = [];
+      for (let p = 0; p < passes; p++) {
+        const enc = this.device.createCommandEncoder();
+        record(enc, p);
+        const t = performance.now();
+        queue.submit([enc.finish()]);
+        await queue.onSubmittedWorkDone();
+        out.push((performance.now() - t) / perPass);
+      }
+      return out;
+    }
+    const enc = this.device.createCommandEncoder();
+    for (let p = 0; p < passes; p++) record(enc, p);
+    enc.resolveQuerySet(this._querySet, 0, 2 * passes, /** @type {GPUBuffer} */ (this._resolve), 0);
+    enc.copyBufferToBuffer(/** @type {GPUBuffer} */ (this._resolve), 0, /** @type {GPUBuffer} */ (this._read), 0, 16 * passes);
+    queue.submit([enc.finish()]);
+    const read = /** @type {GPUBuffer} */ (this._read);
+    await read.mapAsync(GPUMapMode.READ, 0, 16 * passes);
+    const ns = new BigUint64Array(read.getMappedRange(0, 16 * passes).slice(0));
+    read.unmap();
+    const out = [];
+    for (let p = 0; p < passes; p++) out.push(Number(ns[2 * p + 1] - ns[2 * p]) / 1e6 / perPass);
+    return out;
+  }
+
+  destroy() {
+    if (this._querySet) this._querySet.destroy();
+    if (this._resolve) this._resolve.destroy();
+    if (this._read) this._read.destroy();
+  }
+}

@@ -1,0 +1,10 @@
+// webjit's browser runtime: run a webjit bundle (`webjit build`) on WebGPU, with onnxruntime-web's API shape.
+//
+//   import * as webjit from './web/webjit.js';
+//   const session = await webjit.InferenceSession.create('bundle/', {tuning: {budgetMs: 2000}});
+//   const out = await session.run({input_ids: new webjit.Tensor('int64', ids, [1, 128])});
+
+export { InferenceSession } from './session.js';
+export { Tensor } from './tensor.js';
+export { loadReference } from './reference.js';
+export { IntegrityError, ManifestError } from './manifest.js';

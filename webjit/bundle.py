@@ -1,0 +1,255 @@
+"""Stage 7 (web): write a plan as a static bundle the browser runtime (`web/`) loads.
+
+    webjit.bundle.build("model.onnx", "out/", values=feeds)
+
+A bundle is data only: `manifest.json` (schema in web/MANIFEST.md), one WGSL file per distinct kernel source
+(`kernels/<sha256>.wgsl`), weight shards in device form (`weights/shard-NNN.bin`) and, when onnxruntime is
+installed, the sample inputs with onnxruntime's outputs for them (`reference/`). Every file is listed in the
+manifest with its SHA-256. Names from the model appear only as JSON strings in the manifest.
+
+The bundle is written into a temporary folder next to the destination and renamed into place: a failed build
+leaves nothing behind and keeps the previous bundle.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from . import compile as compile_model
+from .errors import WebjitError
+from .plan import ALIGN, Plan, nbytes
+from .progress import Progress
+from .render_wgsl import render
+from .space import DEFAULT_LIMITS, prune
+
+FORMAT = "webjit-bundle"
+SCHEMA_VERSION = 1
+SHARD_BYTES = 32_000_000  # at most 32 MB per weight shard (a multiple of ALIGN)
+DEVICE_DTYPE = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32"}
+WEIGHT_FORMATS = ("fp32",)
+
+
+def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None,
+          values: dict[str, np.ndarray] | None = None, *, weights: str = "fp32", reference: bool = True) -> Path:
+    """Stage entry point: compile `model` for `shapes` / sample `values` and write the bundle to `out`.
+    reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime)."""
+    if weights not in WEIGHT_FORMATS:
+        raise WebjitError(f"weights '{weights}' is not supported; choose from {', '.join(WEIGHT_FORMATS)}")
+    out = Path(out)
+    _check_replaceable(out)
+    plan = compile_model(model, shapes, values)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be served
+        files: dict[str, dict] = {}
+        writer = _Writer(tmp, files)
+        variants = _write_kernels(plan, writer)
+        shards, weight_records = _write_weights(plan, writer)
+        consts = {n: writer.write(f"consts/output-{i:03d}.bin", _raw(plan.consts[n]))
+                  for i, n in enumerate(plan.outputs) if n in plan.consts}
+        ref = _write_reference(model, plan, values, writer) if reference and values is not None else None
+        manifest = _manifest(plan, variants, shards, weight_records, consts, ref, files, weights)
+        (tmp / "manifest.json").write_text(_json(manifest))
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+# -- files ---------------------------------------------------------------------------------------------------------
+class _Writer:
+    """Writes files under the bundle folder and records their size and SHA-256 in `files`."""
+
+    def __init__(self, root: Path, files: dict[str, dict]):
+        self.root, self.files = root, files
+
+    def write(self, path: str, data: bytes) -> str:
+        if path not in self.files:
+            (self.root / path).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / path).write_bytes(data)
+            self.files[path] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        return path
+
+
+def _raw(arr: np.ndarray) -> bytes:
+    """An array as raw little-endian bytes in its own dtype (bool as one byte)."""
+    arr = np.ascontiguousarray(arr)
+    return arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+
+
+def _write_kernels(plan: Plan, writer: _Writer) -> dict[str, list[dict]]:
+    """Every variant that fits the limits a bundle plans for, one file per distinct source."""
+    out: dict[str, list[dict]] = {}
+    bar = Progress("kernels", len(plan.kernels))
+    for i, k in enumerate(plan.kernels):
+        space = prune(k.space, DEFAULT_LIMITS)
+        if not space:
+            raise WebjitError(f"kernel {k.name} (node '{k.node}'): no variant fits WebGPU's default limits")
+        rows = []
+        for v in space:
+            src = render(k, v, plan.dtypes).encode()
+            path = writer.write(f"kernels/{hashlib.sha256(src).hexdigest()}.wgsl", src)
+            rows.append({"key": v.key, "file": path, "dispatch": list(v.dispatch), "threads": v.threads,
+                         "smemBytes": v.smem_bytes, "registers": v.registers})
+        out[k.name] = rows
+        bar(i + 1, note=k.name)
+    return out
+
+
+def _write_weights(plan: Plan, writer: _Writer) -> tuple[list[dict], list[dict]]:
+    """Weights in device form, in order of first use, packed into shards of at most SHARD_BYTES. Each weight
+    starts at a 256-byte aligned offset; one bigger than a shard is split into parts over whole shards."""
+    order = list(dict.fromkeys([n for k in plan.kernels for n in k.inputs if n in plan.weights]
+                               + sorted(plan.weights)))
+    shards: list[bytearray] = [bytearray()]
+    records = []
+    for name in order:
+        data = plan.weights[name].tobytes()
+        parts = []
+        if len(data) > SHARD_BYTES - _aligned(len(shards[-1])):
+            if shards[-1]:
+                shards.append(bytearray())
+        start = 0
+        while True:
+            shard = shards[-1]
+            offset = _aligned(len(shard))
+            piece = data[start:start + SHARD_BYTES - offset]
+            shard.extend(b"\0" * (offset - len(shard)))
+            shard.extend(piece)
+            parts.append({"shard": len(shards) - 1, "offset": offset, "bytes": len(piece)})
+            start += len(piece)
+            if start >= len(data):
+                break
+            shards.append(bytearray())
+        arr = plan.weights[name]
+        records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": len(data),
+                        "parts": parts})
+    bar = Progress("weights", len(shards))
+    shard_records = []
+    for i, shard in enumerate(shards):
+        path = writer.write(f"weights/shard-{i:03d}.bin", bytes(shard))
+        shard_records.append({"file": path})
+        bar(i + 1)
+    return shard_records, records
+
+
+def _write_reference(model, plan: Plan, values: dict, writer: _Writer) -> dict:
+    """The sample inputs and onnxruntime's outputs for them, as raw little-endian arrays."""
+    try:
+        import onnxruntime
+        from .validate import reference
+    except ImportError:
+        raise WebjitError("storing reference outputs needs onnxruntime (pip install 'webjit[validate]'); "
+                          "or build without them") from None
+    outputs = reference(model, values)
+
+    def record(kind: str, i: int, name: str, arr: np.ndarray) -> dict:
+        path = writer.write(f"reference/{kind}-{i:03d}.bin", _raw(arr))
+        return {"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "file": path}
+
+    return {"source": f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider",
+            "inputs": [record("input", i, n, np.asarray(values[n])) for i, n in enumerate(plan.inputs)],
+            "outputs": [record("output", i, n, np.asarray(outputs[n])) for i, n in enumerate(plan.outputs)]}
+
+
+# -- the manifest --------------------------------------------------------------------------------------------------
+def _manifest(plan: Plan, variants, shards, weights, consts, ref, files, weight_format) -> dict:
+    weight_index = {w["name"]: i for i, w in enumerate(weights)}
+    input_index = {n: i for i, n in enumerate(plan.inputs)}
+
+    def binding(name: str, access: str) -> dict:
+        if name in weight_index:
+            return {"buffer": "weight", "index": weight_index[name], "access": access}
+        if name in input_index:
+            return {"buffer": "input", "index": input_index[name], "access": access}
+        return {"buffer": "pool", "index": plan.slots[name][0], "access": access}
+
+    kernels = [{"name": k.name, "kind": k.kind, "node": k.node,
+                "bindings": [binding(n, "read-only") for n in k.inputs] + [binding(n, "read-write")
+                                                                            for n in k.outputs],
+                "flops": int(k.flops), "bytes": int(k.bytes), "variants": variants[k.name]}
+               for k in plan.kernels]
+    manifest = {
+        "format": FORMAT, "version": SCHEMA_VERSION, "generator": f"webjit {__version__}",
+        "limits": {k: DEFAULT_LIMITS[k] for k in ("maxComputeInvocationsPerWorkgroup",
+                                                   "maxComputeWorkgroupStorageSize",
+                                                   "maxComputeWorkgroupsPerDimension")},
+        "inputs": [_tensor(plan, n) | {"bytes": nbytes(plan.shapes[n])} for n in plan.inputs],
+        "outputs": [_tensor(plan, n) | {"from": _output_source(plan, n, input_index, consts)} for n in plan.outputs],
+        "pool": [int(b) for b in plan.pool],
+        "weights": {"format": weight_format, "shards": shards, "tensors": weights},
+        "kernels": kernels,
+        "files": dict(sorted(files.items())),
+    }
+    if ref is not None:
+        manifest["reference"] = ref
+    return manifest
+
+
+def _json(obj) -> str:
+    """JSON in ASCII, with <, > and & escaped too: the manifest stays inert even if pasted into HTML."""
+    text = json.dumps(obj, indent=1, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+
+
+def _tensor(plan: Plan, name: str) -> dict:
+    dtype = plan.dtypes[name]
+    if dtype not in DEVICE_DTYPE:
+        raise WebjitError(f"tensor '{name}' has type {dtype}; webjit handles float32, int64, int32, bool")
+    return {"name": name, "dtype": dtype, "deviceDtype": DEVICE_DTYPE[dtype], "shape": list(plan.shapes[name])}
+
+
+def _output_source(plan: Plan, name: str, input_index: dict, consts: dict) -> dict:
+    if name in consts:
+        return {"const": consts[name]}
+    if name in input_index:
+        return {"input": input_index[name]}
+    b, size = plan.slots[name]
+    return {"pool": b, "bytes": int(size)}
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+# -- the destination -----------------------------------------------------------------------------------------------
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace anything but an empty folder or an earlier bundle."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise WebjitError(f"{out}: exists and is not a folder")
+    if any(out.iterdir()) and not _is_bundle(out):
+        raise WebjitError(f"{out}: exists and is not a webjit bundle; refusing to replace it")
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        return json.loads((path / "manifest.json").read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move folder `src` to `dst`, replacing an existing `dst` only once `src` is complete."""
+    old = None
+    if dst.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
+        dst.rename(old / dst.name)
+    try:
+        src.rename(dst)
+    except OSError:
+        if old is not None:
+            (old / dst.name).rename(dst)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
