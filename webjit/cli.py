@@ -123,7 +123,7 @@ def cmd_bench(args) -> int:
     print(_table(rows, ["kernel", "kind", "best variant", "ms", "GFLOP/s", "GB/s"]) + "\n")
     print(_table([[f"webjit (native {engine})", f"{ours * 1e3:.2f}", "1.00"],
                   ["onnxruntime CPU", f"{ort_t * 1e3:.2f}", f"{ort_t / ours:.2f}"]],
-                 ["engine", "median ms", "speed of webjit relative (ort/webjit)"]))
+                 ["engine", "median ms", "its time / webjit's (above 1: webjit is faster)"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"model": str(args.model), "adapter": info, "webjit_ms": ours * 1e3, "ort_cpu_ms": ort_t * 1e3,

@@ -36,7 +36,11 @@ def matmul_space(batch: int, m: int, n: int, k: int, vec4: bool = False) -> tupl
         if vec4 and (tm, tn) in MATMUL_VEC4:
             out.append(Variant((("BM", bm), ("BN", bn), ("S", 0), ("TK", 4), ("TM", tm), ("TN", tn), ("V", 1)),
                                grid, threads, 0, tm * tn + 4 * tm + tn))
-    return tuple(sorted(out, key=lambda v: _tile(v) != (DEFAULT_VEC4 if vec4 else DEFAULT_TILE)))
+    # Order matters when tuning stops at a budget: the default first, then vec4 loads, then the most work per
+    # thread (fewer, fatter threads suit CPU-emulated adapters and GPUs alike), staged variants last.
+    default = DEFAULT_VEC4 if vec4 else DEFAULT_TILE
+    return tuple(sorted(out, key=lambda v: (_tile(v) != default, not v.v.get("V"), v.v["S"],
+                                            -v.v["TM"] * v.v["TN"], -v.v["BM"] * v.v["BN"])))
 
 
 def _tile(v: Variant) -> tuple:
