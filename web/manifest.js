@@ -8,7 +8,7 @@ const TYPES = ['float32', 'int64', 'int32', 'bool'];
 const DEVICE_TYPES = ['float32', 'int32', 'uint32'];
 const WEIGHT_TYPES = ['float32', 'int32', 'uint32'];
 // Bundle files are generated names in known folders: nothing can point outside the bundle.
-const SAFE_PATH = /^(kernels|weights|reference|consts)\/[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+const SAFE_PATH = /^(kernels|weights|reference|consts|wasm)\/[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /** A manifest that does not follow the schema. */

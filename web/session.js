@@ -15,6 +15,10 @@ import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cach
 import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
 
 const SHARD_CONCURRENCY = 2;
+const EXECUTION_PROVIDERS = ['webgpu', 'wasm'];
+
+/** No adapter, or no device: the next execution provider is tried. */
+class NoGpuError extends Error {}
 
 /**
  * @typedef {{phase: string, done?: number, total?: number, kernel?: string}} ProgressEvent
@@ -24,26 +28,71 @@ const SHARD_CONCURRENCY = 2;
  *   cache?: boolean,
  *   onProgress?: (event: ProgressEvent) => void,
  *   fetch?: typeof fetch,
+ *   wasm?: {numThreads?: number},
  * }} SessionOptions
  */
 
 export class InferenceSession {
   /**
    * Load a bundle (its folder URL or its manifest.json) and make it ready to run.
+   * Execution providers are tried in order, as onnxruntime-web does: 'webgpu' is passed over when there is no
+   * adapter or no device (or the bundle has no WGSL kernels), 'wasm' (web/wasm/) when the bundle has no WebAssembly
+   * modules. `session.executionProvider` says which one runs.
    * @param {string | URL} url
    * @param {SessionOptions} [options]
-   * @returns {Promise<InferenceSession>}
+   * @returns {Promise<InferenceSession | import('./wasm/wasm_session.js').WasmSession>}
    */
   static async create(url, options = {}) {
     const started = performance.now();
     const eps = (options.executionProviders || ['webgpu']).map((e) => (typeof e === 'string' ? e : e.name));
-    if (!eps.includes('webgpu')) {
-      throw new Error(`webjit runs on the 'webgpu' execution provider only so far; asked for ${eps.join(', ') || 'none'}`);
+    const unknown = eps.filter((e) => !EXECUTION_PROVIDERS.includes(e));
+    if (!eps.length || unknown.length) {
+      throw new Error(`unknown execution provider ${unknown.join(', ') || '(none given)'}; webjit offers ${EXECUTION_PROVIDERS.join(', ')}`);
     }
     const progress = options.onProgress || (() => {});
     progress({ phase: 'manifest' });
     const bundle = await Bundle.load(url, { fetch: options.fetch });
-    const gpu = await requestGpu(requiredLimits(bundle.manifest));
+    /** @type {[string, Error][]} */
+    const failed = [];
+    for (const ep of eps) {
+      if (ep === 'wasm') {
+        if (!(/** @type {any} */ (bundle.manifest).wasm)) {
+          failed.push([ep, new Error('this bundle has no WebAssembly modules (build it with --backends webgpu,wasm)')]);
+          continue;
+        }
+        const { WasmSession } = await import('./wasm/wasm_session.js');
+        const wasm = await WasmSession.create(bundle, options, progress);
+        wasm.timings.loadMs = performance.now() - started;
+        return wasm;
+      }
+      if (!(/** @type {any} */ (bundle.manifest).backends || ['webgpu']).includes('webgpu')) {
+        failed.push([ep, new Error('this bundle has no WebGPU kernels (build it with --backends webgpu,wasm)')]);
+        continue;
+      }
+      try {
+        return await InferenceSession._createWebgpu(bundle, options, progress, started);
+      } catch (e) {
+        if (!(e instanceof NoGpuError)) throw e;
+        failed.push([ep, /** @type {Error} */ (e.cause)]);
+      }
+    }
+    if (failed.length === 1) throw failed[0][1];
+    throw new Error(`no execution provider could run this bundle: ${failed.map(([ep, e]) => `${ep}: ${e.message}`).join('; ')}`);
+  }
+
+  /**
+   * @param {Bundle} bundle
+   * @param {SessionOptions} options
+   * @param {(e: ProgressEvent) => void} progress
+   * @param {number} started
+   */
+  static async _createWebgpu(bundle, options, progress, started) {
+    let gpu;
+    try {
+      gpu = await requestGpu(requiredLimits(bundle.manifest));
+    } catch (e) {
+      throw new NoGpuError('no WebGPU device', { cause: e });
+    }
     const session = new InferenceSession(bundle, gpu);
     try {
       await session._load(options, progress);
@@ -65,6 +114,8 @@ export class InferenceSession {
     this.bundle = bundle;
     this.gpu = gpu;
     this.device = gpu.device;
+    /** The provider this session runs on. */
+    this.executionProvider = 'webgpu';
     /** @type {string[]} */ this.inputNames = m.inputs.map((t) => t.name);
     /** @type {string[]} */ this.outputNames = m.outputs.map((t) => t.name);
     /** @type {import('./tuner.js').TuningReport | {source: 'off'}} */ this.tuningReport = { source: 'off' };

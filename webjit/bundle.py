@@ -3,7 +3,8 @@
     webjit.bundle.build("model.onnx", "out/", values=feeds)
 
 A bundle is data only: `manifest.json` (schema in web/MANIFEST.md), one WGSL file per distinct kernel source
-(`kernels/<sha256>.wgsl`), weight shards in device form (`weights/shard-NNN.bin`) and, when onnxruntime is
+(`kernels/<sha256>.wgsl`), the plan as WebAssembly modules with their memory layout (`wasm/<sha256>.wasm`,
+`bundle_wasm.py`), weight shards in device form (`weights/shard-NNN.bin`) and, when onnxruntime is
 installed, the sample inputs with onnxruntime's outputs for them (`reference/`). Every file is listed in the
 manifest with its SHA-256. Names from the model appear only as JSON strings in the manifest.
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from . import __version__
 from . import compile as compile_model
+from .bundle_wasm import write_wasm
 from .errors import WebjitError
 from .plan import ALIGN, Plan, nbytes
 from .progress import Progress
@@ -34,14 +36,20 @@ SCHEMA_VERSION = 1
 SHARD_BYTES = 32_000_000  # at most 32 MB per weight shard (a multiple of ALIGN)
 DEVICE_DTYPE = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32"}
 WEIGHT_FORMATS = ("fp32",)
+BACKENDS = ("webgpu", "wasm")
 
 
 def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None,
-          values: dict[str, np.ndarray] | None = None, *, weights: str = "fp32", reference: bool = True) -> Path:
+          values: dict[str, np.ndarray] | None = None, *, weights: str = "fp32", reference: bool = True,
+          backends=BACKENDS) -> Path:
     """Stage entry point: compile `model` for `shapes` / sample `values` and write the bundle to `out`.
-    reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime)."""
+    reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime).
+    backends: what to write kernels for: "webgpu" (WGSL files) and/or "wasm" (WebAssembly modules)."""
     if weights not in WEIGHT_FORMATS:
         raise WebjitError(f"weights '{weights}' is not supported; choose from {', '.join(WEIGHT_FORMATS)}")
+    if not backends or any(b not in BACKENDS for b in backends):
+        raise WebjitError(f"backends {','.join(backends)}: choose one or more of {', '.join(BACKENDS)}")
+    backends = [b for b in BACKENDS if b in backends]
     out = Path(out)
     _check_replaceable(out)
     plan = compile_model(model, shapes, values)
@@ -51,12 +59,13 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be served
         files: dict[str, dict] = {}
         writer = _Writer(tmp, files)
-        variants = _write_kernels(plan, writer)
+        variants = _write_kernels(plan, writer) if "webgpu" in backends else None
         shards, weight_records = _write_weights(plan, writer)
+        wasm = write_wasm(plan, writer, weight_records) if "wasm" in backends else None
         consts = {n: writer.write(f"consts/output-{i:03d}.bin", _raw(plan.consts[n]))
                   for i, n in enumerate(plan.outputs) if n in plan.consts}
         ref = _write_reference(model, plan, values, writer) if reference and values is not None else None
-        manifest = _manifest(plan, variants, shards, weight_records, consts, ref, files, weights)
+        manifest = _manifest(plan, variants, shards, weight_records, consts, ref, files, weights, backends, wasm)
         (tmp / "manifest.json").write_text(_json(manifest))
         _replace_dir(tmp, out)
     finally:
@@ -161,7 +170,7 @@ def _write_reference(model, plan: Plan, values: dict, writer: _Writer) -> dict:
 
 
 # -- the manifest --------------------------------------------------------------------------------------------------
-def _manifest(plan: Plan, variants, shards, weights, consts, ref, files, weight_format) -> dict:
+def _manifest(plan: Plan, variants, shards, weights, consts, ref, files, weight_format, backends, wasm) -> dict:
     weight_index = {w["name"]: i for i, w in enumerate(weights)}
     input_index = {n: i for i, n in enumerate(plan.inputs)}
 
@@ -176,9 +185,9 @@ def _manifest(plan: Plan, variants, shards, weights, consts, ref, files, weight_
                 "bindings": [binding(n, "read-only") for n in k.inputs] + [binding(n, "read-write")
                                                                             for n in k.outputs],
                 "flops": int(k.flops), "bytes": int(k.bytes), "variants": variants[k.name]}
-               for k in plan.kernels]
+               for k in plan.kernels] if variants is not None else []
     manifest = {
-        "format": FORMAT, "version": SCHEMA_VERSION, "generator": f"webjit {__version__}",
+        "format": FORMAT, "version": SCHEMA_VERSION, "generator": f"webjit {__version__}", "backends": backends,
         "limits": {k: DEFAULT_LIMITS[k] for k in ("maxComputeInvocationsPerWorkgroup",
                                                    "maxComputeWorkgroupStorageSize",
                                                    "maxComputeWorkgroupsPerDimension")},
@@ -189,6 +198,8 @@ def _manifest(plan: Plan, variants, shards, weights, consts, ref, files, weight_
         "kernels": kernels,
         "files": dict(sorted(files.items())),
     }
+    if wasm is not None:
+        manifest["wasm"] = wasm
     if ref is not None:
         manifest["reference"] = ref
     return manifest

@@ -4,6 +4,7 @@
                                [--save-outputs OUT.npz] [--dump DIR]
     webjit bench --native MODEL.onnx [--shape ...] [--inputs F.npz] [--repeats 10] [--budget 60] [--json F]
     webjit build MODEL.onnx -o DIR [--shape ...] [--inputs F.npz] [--weights fp32] [--no-reference]
+                 [--backends webgpu,wasm]
     webjit serve DIR [--port N]
 
 Exit status: 0 success, 1 outputs differ from onnxruntime, 2 bad input (model, shapes, options), 3 internal error.
@@ -136,10 +137,12 @@ def cmd_bench(args) -> int:
 def cmd_build(args) -> int:
     from .bundle import build
     feeds, shapes = _feeds(args)
-    out = build(args.model, args.output, shapes, feeds, weights=args.weights, reference=not args.no_reference)
+    out = build(args.model, args.output, shapes, feeds, weights=args.weights, reference=not args.no_reference,
+                backends=[b.strip() for b in args.backends.split(",") if b.strip()])
     manifest = json.loads((out / "manifest.json").read_text())
     size = sum(f["bytes"] for f in manifest["files"].values())
     print(f"{out}: {len(manifest['kernels'])} kernels, {len(manifest['files'])} files, {size / 2**20:.1f} MiB"
+          f" ({len(manifest.get('wasm', {}).get('modules', []))} WebAssembly modules)"
           f"{'' if 'reference' in manifest else ' (no reference outputs)'}")
     return 0
 
@@ -211,6 +214,8 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--weights", choices=["fp32"], default="fp32", help="weight format in the shards")
     w.add_argument("--no-reference", action="store_true",
                    help="do not store the sample inputs and onnxruntime's outputs for them")
+    w.add_argument("--backends", default="webgpu,wasm", metavar="LIST",
+                   help="comma-separated: webgpu (WGSL kernels), wasm (WebAssembly modules); default both")
     w.set_defaults(fn=cmd_build)
 
     s = sub.add_parser("serve", help="serve a bundle and the browser runtime on 127.0.0.1")

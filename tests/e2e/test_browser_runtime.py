@@ -184,12 +184,12 @@ def test_a_lost_device_gives_a_clear_error_instead_of_a_result(page):
     assert message.endswith("create a new InferenceSession")
 
 
-def test_only_the_webgpu_execution_provider_is_offered(page):
+def test_an_unknown_execution_provider_is_refused(page):
     message = run(page, """async ({webjit}) => {
-        try { await webjit.InferenceSession.create('/', {executionProviders: ['wasm']}); return null; }
+        try { await webjit.InferenceSession.create('/', {executionProviders: ['webnn', 'wasm']}); return null; }
         catch (e) { return e.message; }
     }""")
-    assert message == "webjit runs on the 'webgpu' execution provider only so far; asked for wasm"
+    assert message == "unknown execution provider webnn; webjit offers webgpu, wasm"
 
 
 def test_pages_from_the_server_are_cross_origin_isolated(page):

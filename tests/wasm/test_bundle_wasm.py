@@ -1,0 +1,107 @@
+"""`webjit build` writes the plan's WebAssembly modules and the memory layout the browser's 'wasm' execution
+provider needs (web/wasm/). Checked here the way the browser uses them, on wasmtime: a memory of `pages`, the
+weights copied from the shards to their offsets, inputs written at theirs, `run(0, 1)`, the output read back and
+compared with onnxruntime's (stored in the bundle)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import wasmtime
+
+import webjit.bundle as bundle
+from unit.test_bundle import ROOT, tiny_model
+from webjit.errors import WebjitError
+from webjit.native.wasm_runner import _engine
+
+
+@pytest.fixture
+def model(tmp_path):
+    m, feeds = tiny_model()
+    path = tmp_path / "model.onnx"
+    onnx.save(m, str(path))
+    return path, feeds
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def run_like_the_browser(out: Path, simd: str, feeds: dict) -> dict[str, np.ndarray]:
+    m = manifest(out)
+    w = m["wasm"]
+    mod = next(x for x in w["modules"] if x["simd"] == simd and not x["shared"])
+    engine = _engine(simd == "relaxed")
+    store = wasmtime.Store(engine)
+    memory = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(w["pages"], w["pages"])))
+    mem = np.ctypeslib.as_array(memory.data_ptr(store), shape=(memory.data_len(store),))
+    shards = [(out / s["file"]).read_bytes() for s in m["weights"]["shards"]]
+    for e in w["weights"]:
+        at = e["offset"]
+        for part in m["weights"]["tensors"][e["tensor"]]["parts"]:
+            mem[at:at + part["bytes"]] = np.frombuffer(shards[part["shard"]], np.uint8, part["bytes"], part["offset"])
+            at += part["bytes"]
+    for info, at in zip(m["inputs"], w["inputs"]):
+        data = np.asarray(feeds[info["name"]]).astype(info["deviceDtype"]).tobytes()
+        mem[at:at + len(data)] = np.frombuffer(data, np.uint8)
+    instance = wasmtime.Instance(store, wasmtime.Module(engine, (out / mod["file"]).read_bytes()), [memory])
+    instance.exports(store)["run"](store, 0, 1)
+    return {t["name"]: mem[at:at + t["from"]["bytes"]].copy().view(t["deviceDtype"]).reshape(t["shape"])
+            for t, at in zip(m["outputs"], w["outputs"]) if at is not None}
+
+
+@pytest.mark.parametrize("simd", ["relaxed", "fixed"])
+def test_the_wasm_modules_run_from_the_manifest_layout_and_match_onnxruntime(model, tmp_path, simd):
+    out = bundle.build(model[0], tmp_path / "b", values=model[1])
+    m = manifest(out)
+    assert m["backends"] == ["webgpu", "wasm"]
+    forms = {(x["simd"], x["shared"]) for x in m["wasm"]["modules"]}
+    assert forms == {("relaxed", False), ("relaxed", True), ("fixed", False), ("fixed", True)}
+    want = {t["name"]: np.frombuffer((out / t["file"]).read_bytes(), t["dtype"]).reshape(t["shape"])
+            for t in m["reference"]["outputs"]}
+    got = run_like_the_browser(out, simd, model[1])
+    assert set(got) == set(want)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-6)
+
+
+def test_backends_choose_what_the_bundle_holds(model, tmp_path):
+    wasm_only = manifest(bundle.build(model[0], tmp_path / "w", values=model[1], backends=["wasm"]))
+    assert wasm_only["backends"] == ["wasm"] and wasm_only["kernels"] == [] and "wasm" in wasm_only
+    assert not any(p.startswith("kernels/") for p in wasm_only["files"])
+    webgpu_only = manifest(bundle.build(model[0], tmp_path / "g", values=model[1], backends=["webgpu"]))
+    assert webgpu_only["backends"] == ["webgpu"] and webgpu_only["kernels"] and "wasm" not in webgpu_only
+    assert not any(p.startswith("wasm/") for p in webgpu_only["files"])
+    with pytest.raises(WebjitError, match="choose one or more of webgpu, wasm"):
+        bundle.build(model[0], tmp_path / "x", values=model[1], backends=["cuda"])
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_build_command_takes_backends(model, tmp_path):
+    path, feeds = model
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = subprocess.run([sys.executable, "-m", "webjit", "build", str(path), "--inputs", str(tmp_path / "in.npz"),
+                        "--backends", "wasm", "-o", str(tmp_path / "b")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "0 kernels" in r.stdout and "(4 WebAssembly modules)" in r.stdout
+    assert manifest(tmp_path / "b")["backends"] == ["wasm"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_the_runtime_accepts_the_wasm_section_the_compiler_writes(model, tmp_path):
+    out = bundle.build(model[0], tmp_path / "b", values=model[1])
+    script = ("import {validateManifest} from './web/manifest.js';"
+              "import {validateWasm} from './web/wasm/layout.js';"
+              "import {readFileSync} from 'node:fs';"
+              "const m = validateManifest(JSON.parse(readFileSync(process.argv[1], 'utf8')));"
+              "console.log(validateWasm(m).modules.length);")
+    r = subprocess.run(["node", "--input-type=module", "-e", script, str(out / "manifest.json")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) == 4

@@ -1,0 +1,104 @@
+// The manifest's `wasm` section (web/MANIFEST.md): check it, pick a module, and place the weights into the
+// linear memory from the bundle's weight shards.
+
+import { ManifestError } from '../manifest.js';
+
+export const PAGE = 65536;
+
+// (module (func (param v128) (result v128) (f32x4.relaxed_madd (local.get 0) (local.get 0) (local.get 0))))
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 123, 1, 123, 3, 2, 1, 0, 10, 13,
+  1, 11, 0, 32, 0, 32, 0, 32, 0, 253, 133, 2, 11]);
+// the same with f32x4.add: plain SIMD
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 123, 1, 123, 3, 2, 1, 0, 10, 11, 1,
+  9, 0, 32, 0, 32, 0, 253, 228, 1, 11]);
+
+/** @returns {'relaxed' | 'fixed' | null} the SIMD form this browser runs: relaxed SIMD, fixed SIMD, or none */
+export function simdSupport() {
+  if (typeof WebAssembly !== 'object') return null;
+  if (WebAssembly.validate(RELAXED_PROBE)) return 'relaxed';
+  return WebAssembly.validate(SIMD_PROBE) ? 'fixed' : null;
+}
+
+/**
+ * @typedef {{simd: 'relaxed' | 'fixed', shared: boolean, file: string}} WasmModule
+ * @typedef {{pages: number, maxThreads: number, registers: number, modules: WasmModule[],
+ *            weights: {tensor: number, offset: number}[], inputs: number[], outputs: (number | null)[]}} WasmSection
+ */
+
+/**
+ * Check the `wasm` section against the rest of the manifest: every region lies inside the memory.
+ * @param {import('../manifest.js').Manifest & {wasm?: any}} m
+ * @returns {WasmSection}
+ */
+export function validateWasm(m) {
+  const w = m.wasm;
+  const fail = (/** @type {string} */ where, /** @type {string} */ what) => {
+    throw new ManifestError(`manifest.json: wasm.${where}: ${what}`);
+  };
+  const int = (/** @type {any} */ v, /** @type {string} */ where, min = 0) => {
+    if (!Number.isSafeInteger(v) || v < min) fail(where, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  if (!w || typeof w !== 'object') throw new ManifestError('this bundle has no WebAssembly modules (build it with --backends wasm)');
+  const size = int(w.pages, 'pages', 1) * PAGE;
+  int(w.maxThreads, 'maxThreads', 1);
+  const inside = (/** @type {number} */ offset, /** @type {number} */ bytes, /** @type {string} */ where) => {
+    if (int(offset, where, 64) % 4 || offset + bytes > size) fail(where, `${bytes} bytes at ${offset} do not fit the memory`);
+  };
+  if (!Array.isArray(w.modules) || !w.modules.length) fail('modules', 'expected a list of modules');
+  w.modules.forEach((/** @type {any} */ mod, /** @type {number} */ i) => {
+    if (!['relaxed', 'fixed'].includes(mod.simd) || typeof mod.shared !== 'boolean') fail(`modules[${i}]`, 'expected simd and shared');
+    if (!Object.hasOwn(m.files, mod.file) || !mod.file.startsWith('wasm/')) fail(`modules[${i}].file`, `'${mod.file}' is not a wasm file of this bundle`);
+  });
+  if (!Array.isArray(w.weights) || !Array.isArray(w.inputs) || !Array.isArray(w.outputs)) fail('weights', 'expected weights, inputs, outputs lists');
+  w.weights.forEach((/** @type {any} */ e, /** @type {number} */ i) => {
+    const t = m.weights.tensors[int(e.tensor, `weights[${i}].tensor`)];
+    if (!t) fail(`weights[${i}].tensor`, `no weight ${e.tensor}`);
+    inside(e.offset, t.bytes, `weights[${i}].offset`);
+  });
+  if (w.inputs.length !== m.inputs.length) fail('inputs', `expected ${m.inputs.length} offsets`);
+  w.inputs.forEach((/** @type {number} */ o, /** @type {number} */ i) => inside(o, /** @type {number} */ (m.inputs[i].bytes), `inputs[${i}]`));
+  if (w.outputs.length !== m.outputs.length) fail('outputs', `expected ${m.outputs.length} offsets`);
+  w.outputs.forEach((/** @type {number | null} */ o, /** @type {number} */ i) => {
+    const from = m.outputs[i].from || {};
+    if (from.pool === undefined) {
+      if (o !== null) fail(`outputs[${i}]`, 'expected null for an output that is not computed');
+    } else {
+      inside(/** @type {number} */ (o), /** @type {number} */ (from.bytes), `outputs[${i}]`);
+    }
+  });
+  return /** @type {WasmSection} */ (w);
+}
+
+/**
+ * Fetch the weight shards (each checked against its SHA-256) and copy every weight the modules read to its offset.
+ * @param {import('../manifest.js').Bundle} bundle
+ * @param {WebAssembly.Memory} memory
+ * @param {(e: {phase: string, done?: number, total?: number}) => void} progress
+ */
+export async function writeWeights(bundle, memory, progress) {
+  const m = bundle.manifest;
+  const w = /** @type {WasmSection} */ (/** @type {any} */ (m).wasm);
+  const { shards, tensors } = m.weights;
+  const total = shards.reduce((s, sh) => s + m.files[sh.file].bytes, 0);
+  let loaded = 0;
+  let next = 0;
+  const fetcher = async () => {
+    while (next < shards.length) {
+      const index = next++;
+      const bytes = await bundle.bytes(shards[index].file);
+      for (const { tensor, offset } of w.weights) {
+        let dst = offset;
+        for (const part of tensors[tensor].parts) {
+          if (part.shard === index && part.bytes > 0) {
+            new Uint8Array(memory.buffer, dst, part.bytes).set(new Uint8Array(bytes, part.offset, part.bytes));
+          }
+          dst += part.bytes;
+        }
+      }
+      loaded += bytes.byteLength;
+      progress({ phase: 'weights', done: loaded, total });
+    }
+  };
+  await Promise.all([fetcher(), fetcher()]);
+}
