@@ -1,0 +1,155 @@
+"""The semantic search page (web/demo/) in headless Chromium: the real all-MiniLM-L6-v2 bundle at seq 32, served by
+`webjit serve`'s server, on WebGPU (SwiftShader where there is no GPU).
+
+SwiftShader takes about a second per sentence, so the page embeds only the first N corpus sentences (?n=N; the
+corpus is ordered so that they are one per topic) and tunes within a 1 ms budget; every test shares one page.
+Expected embeddings come from sentence-transformers, run offline on the same weights.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import demo_models
+
+pytestmark = [pytest.mark.e2e, pytest.mark.models]
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "web" / "demo"
+CORPUS = json.loads((DEMO / "corpus.json").read_text(encoding="utf-8"))
+N = 17  # the first sentence of each topic
+READY = "['ready', 'error'].includes(document.body.dataset.state)"
+
+
+@pytest.fixture(scope="module")
+def demo_bundle(tmp_path_factory) -> Path:
+    if not (demo_models.cache_dir() / "minilm" / "model.onnx").is_file():
+        pytest.importorskip("torch", reason="exporting the demo model needs the export extra")
+    from demo_models.demo_bundle import build
+    return build(tmp_path_factory.mktemp("minilm-demo") / "bundle", seq=32)
+
+
+@pytest.fixture(scope="module")
+def demo_url(demo_bundle, serve) -> str:
+    return serve(demo_bundle) + f"web/demo/?n={N}&budget=1"
+
+
+@pytest.fixture(scope="module")
+def demo(chromium, demo_url):
+    """The demo page, loaded and ready (its corpus embedded), shared by the tests of this module."""
+    context = chromium.new_context(viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(240_000)
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(demo_url)
+    page.wait_for_function(READY)
+    assert page.evaluate("document.body.dataset.state") == "ready", page.text_content("#status")
+    yield page
+    assert not page.errors, f"uncaught errors in the page: {page.errors}"
+    assert not page.evaluate("demo.gpuErrors"), "WebGPU errors in the page"
+    context.close()
+
+
+def search(page, query: str) -> list[dict]:
+    """Type the query, press Enter, and read the ranked results off the page."""
+    count = page.evaluate("demo.latencies.length")
+    page.fill("#query", query)
+    page.press("#query", "Enter")
+    page.wait_for_function(f"demo.latencies.length > {count}")
+    return [{"score": float(li.query_selector(".score").text_content()),
+             "text": li.query_selector("span:last-child").text_content()}
+            for li in page.query_selector_all("#results li")]
+
+
+def test_the_page_embeds_the_corpus_on_webgpu_and_says_so(demo):
+    assert demo.evaluate("demo.vectors.length") == N
+    assert demo.text_content("#backend").startswith("WebGPU")
+    assert re.match(rf"Ready: {N} sentences embedded in [\d.]+ s \(input \[1, 32\]", demo.text_content("#status"))
+    assert re.match(r"(tuned \d+ of \d+ kernels|winners from the cache)", demo.text_content("#tuning"))
+    assert demo.query_selector_all("#kernels tr")
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("my pet cat naps in the sun", "My cat loves to sleep in a warm patch of sunlight on the windowsill."),
+    ("will it rain tomorrow?", "Heavy rain is expected across the region tomorrow afternoon."),
+    ("playing an instrument in an orchestra", "She plays the violin in the city orchestra."),
+    ("how do I make bread", "Knead the dough for ten minutes until it becomes smooth and elastic."),
+])
+def test_a_query_ranks_the_obviously_matching_sentence_first(demo, query, expected):
+    assert expected in CORPUS[:N]
+    results = search(demo, query)
+    assert results[0]["text"] == expected, results[:3]
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True) and -1 <= scores[-1] <= scores[0] <= 1
+    assert re.match(r"\d+ ms for this query on webgpu", demo.text_content("#latency"))
+    assert len(demo.query_selector_all("#chart rect")) == demo.evaluate("demo.latencies.length")
+
+
+def test_embeddings_match_sentence_transformers_within_1e_4(demo):
+    pytest.importorskip("sentence_transformers")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    texts = [CORPUS[0], "Crème brûlée, 東京 and emoji 😀 — don't panic!", "   a short   one "]
+    model = SentenceTransformer(str(demo_models.minilm_dir()), device="cpu")
+    want = model.encode(texts, normalize_embeddings=True)
+    got = np.array(demo.evaluate("(texts) => demo.embed(texts)", texts), dtype=np.float32)
+    assert got.shape == want.shape == (3, 384)
+    err = float(np.abs(got - want).max())
+    assert err <= 1e-4, f"max abs error {err:.3e} against sentence-transformers"
+
+
+def test_a_screenshot_of_the_page_with_results(demo, tmp_path):
+    search(demo, "my pet cat naps in the sun")
+    shot = demo.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("WEBJIT_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(tmp_path / "demo.png", DEMO / "screenshot.png")
+
+
+def test_the_demo_scripts_write_text_only_through_text_content():
+    for path in DEMO.glob("*.js"):
+        source = path.read_text(encoding="utf-8")
+        for bad in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert bad not in source, f"{path.name} uses {bad}"
+
+
+# Last in the module: the page stays on the backend this test switched to.
+def test_the_backend_switch_offers_wasm_only_where_the_runtime_and_bundle_have_it(demo):
+    wasm = demo.query_selector("input[name=backend][value=wasm]")
+    if not demo.evaluate("demo.wasmAvailable"):
+        assert wasm.is_disabled()
+        assert demo.evaluate("document.querySelector('input[value=wasm]').parentElement.title")
+        return
+    wasm.click()
+    demo.wait_for_function(f"demo.backend === 'wasm' && {READY}")
+    assert demo.evaluate("document.body.dataset.state") == "ready", demo.text_content("#status")
+    assert demo.text_content("#backend") == "WebAssembly"
+    assert search(demo, "my pet cat naps in the sun")[0]["text"] == CORPUS[0]
+    assert re.match(r"\d+ ms for this query on wasm", demo.text_content("#latency"))
+
+
+def test_the_wasm_choice_is_disabled_with_a_tooltip_for_a_bundle_without_webassembly(chromium, demo_bundle,
+                                                                                   tmp_path, serve):
+    copy = tmp_path / "bundle"
+    shutil.copytree(demo_bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest.pop("wasm", None)
+    manifest["backends"] = ["webgpu"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(serve(copy) + "web/demo/?n=1&budget=1")
+        page.wait_for_function("document.querySelector('input[value=wasm]').parentElement.title !== ''")
+        assert page.evaluate("demo.wasmAvailable") is False
+        assert page.get_attribute("input[value=wasm]", "disabled") is not None
+        assert "WebAssembly" in page.evaluate("document.querySelector('input[value=wasm]').parentElement.title")
+    finally:
+        context.close()
