@@ -109,7 +109,9 @@ export async function tune(o) {
     /** @type {Record<string, string>} */
     const errors = {};
     const parallel = Math.max(1, o.parallel || 1);
-    for (let c = 0; candidates.length > 1 && c < candidates.length && !spent(); c += parallel) {
+    // The first chunk of the most expensive group is always timed, however small the budget: tuning that can
+    // end having timed nothing (a slow clock, a busy machine) is not worth its start-up.
+    for (let c = 0; candidates.length > 1 && c < candidates.length && (!spent() || (n === 0 && c === 0)); c += parallel) {
       const chunk = candidates.slice(c, c + parallel);
       await o.prepare(first, chunk);
       for (const v of chunk) {

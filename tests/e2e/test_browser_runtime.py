@@ -21,7 +21,7 @@ from e2e.browser import run
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 
 ATOL = 1e-4
-TINY_TUNING = "{budgetMs: 1, repeats: 1, parallel: 2}"  # one chunk: the default and one other variant
+TINY_TUNING = "{budgetMs: 1, repeats: 1, parallel: 2}"  # only the first chunk, always timed: two variants
 
 
 def reference(bundle, side: str) -> dict[str, np.ndarray]:

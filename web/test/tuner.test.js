@@ -84,6 +84,14 @@ test('variants are compiled a chunk at a time, and tuning stops at the first chu
   assert.deepEqual(calls.choose, [[[0], 0], [[1], 0]]);
 });
 
+test('however small the budget, the first chunk of the most expensive group is timed', async () => {
+  const { options, calls } = fake([[10, 10, 10], [9, 1]], [[0], [1]], { budgetMs: 0, parallel: 2 });
+  options.now = (() => { let t = 0; return () => (t += 5); })();  // time passes even before the first chunk
+  const report = await tune(options);
+  assert.deepEqual(calls.prepare, [[0, 1]]);
+  assert.deepEqual(report.kernels.map((r) => r.tried), [2, 0]);
+});
+
 test('a group the budget never reached keeps its starting variant', async () => {
   const { options } = fake([[10, 10], [9, 1]], [[0], [1]], { budgetMs: 5 });
   options.current = [0, 0];
