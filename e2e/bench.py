@@ -20,11 +20,11 @@ import numpy as np
 
 from .browser import chromium, open_page, run
 
-MEASURE = """async ({webjit, create}, {budgetMs, runs}) => {
+MEASURE = """async ({webjit, create}, {options, runs}) => {
     const t0 = performance.now();
     const phases = {};
     const onProgress = (e) => { phases[e.phase] = performance.now() - t0; };
-    const session = await create('/', {tuning: {budgetMs}, onProgress});
+    const session = await create('/', {...options, onProgress});
     const loaded = performance.now();
     const ref = await webjit.loadReference(session.bundle);
     const t1 = performance.now();
@@ -42,32 +42,11 @@ MEASURE = """async ({webjit, create}, {budgetMs, runs}) => {
         for (let i = 0; i < got.length; i++) err = Math.max(err, Math.abs(Number(got[i]) - Number(want.data[i])));
     }
     const r = session.tuningReport;
-    return {loadMs: loaded - t0, tuningMs: session.timings.tuningMs, firstRunMs: first, coldToFirstMs: loaded - t0 + first,
-            runsMs: times, maxAbsError: err, weightsDoneMs: phases.weights, kernelsDoneMs: phases.kernels, tuning: r.source, timer: r.timer, complete: r.complete,
-            variantsTimed: r.kernels.reduce((n, k) => n + k.tried, 0), adapter: session.gpu.info, report: r};
-}"""
-
-
-MEASURE_WASM = """async ({webjit, create}, {runs, threads}) => {
-    const t0 = performance.now();
-    const session = await create('/', {executionProviders: ['wasm'], wasm: threads ? {numThreads: threads} : {}});
-    const loaded = performance.now();
-    const ref = await webjit.loadReference(session.bundle);
-    const t1 = performance.now();
-    let out = await session.run(ref.inputs);
-    const first = performance.now() - t1;
-    const times = [];
-    for (let i = 0; i < runs; i++) {
-        const t = performance.now();
-        out = await session.run(ref.inputs);
-        times.push(performance.now() - t);
-    }
-    let err = 0;
-    for (const [name, want] of Object.entries(ref.outputs)) {
-        const got = out[name].data;
-        for (let i = 0; i < got.length; i++) err = Math.max(err, Math.abs(Number(got[i]) - Number(want.data[i])));
-    }
-    return {loadMs: loaded - t0, firstRunMs: first, runsMs: times, maxAbsError: err, wasm: session.wasm};
+    return {loadMs: loaded - t0, firstRunMs: first, coldToFirstMs: loaded - t0 + first, runsMs: times,
+            maxAbsError: err, weightsDoneMs: phases.weights, kernelsDoneMs: phases.kernels, wasm: session.wasm,
+            tuningMs: session.timings.tuningMs, tuning: r && r.source, timer: r && r.timer, complete: r && r.complete,
+            variantsTimed: r && r.kernels ? r.kernels.reduce((n, k) => n + k.tried, 0) : 0,
+            adapter: session.gpu && session.gpu.info, report: r};
 }"""
 
 
@@ -92,12 +71,15 @@ def main(argv=None) -> int:
                 context = browser.new_context()
                 page = open_page(context, server.url, timeout_ms=3_600_000)
                 if args.backend == "wasm":
-                    return _report_wasm(args, browser.version, run(page, MEASURE_WASM,
-                                                                   {"runs": args.runs, "threads": args.threads}))
-                cold = run(page, MEASURE, {"budgetMs": args.budget_ms, "runs": args.runs})
+                    options = {"executionProviders": ["wasm"],
+                               "wasm": {"numThreads": args.threads} if args.threads else {}}
+                    measured = run(page, MEASURE, {"options": options, "runs": args.runs})
+                    return _report_wasm(args, browser.version, measured)
+                options = {"tuning": {"budgetMs": args.budget_ms}}
+                cold = run(page, MEASURE, {"options": options, "runs": args.runs})
                 page.reload()
                 page.evaluate("async () => { window.webjit = await import('/web/webjit.js'); }")
-                warm = run(page, MEASURE, {"budgetMs": args.budget_ms, "runs": 0})
+                warm = run(page, MEASURE, {"options": options, "runs": 0})
                 version = browser.version
         finally:
             server.shutdown()

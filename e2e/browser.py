@@ -1,6 +1,6 @@
 """Launch the system Chromium with WebGPU and open a page on a bundle server.
 
-Never `playwright install`: the browser is Debian's /usr/bin/chromium, which renders WebGPU with SwiftShader when
+The browser is always Debian's /usr/bin/chromium, which renders WebGPU with SwiftShader when
 there is no GPU. Pages must come from http://127.0.0.1 (a secure context), or `navigator.gpu` is undefined.
 """
 from __future__ import annotations
