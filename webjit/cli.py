@@ -97,7 +97,6 @@ def cmd_bench(args) -> int:
     from .native.wgpu_runner import WgpuRunner, adapter_info, device_limits
     from .progress import Progress
     from .tune import tune
-    from .validate import reference
     if not args.native:
         raise WebjitError("only native benchmarks run here: pass --native (browser benchmarks: python -m e2e.bench)")
     feeds, shapes = _feeds(args)

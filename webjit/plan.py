@@ -29,6 +29,19 @@ def to_device(name: str, arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr.astype(dt))
 
 
+def device_inputs(plan: "Plan", feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The plan's inputs taken from feeds, checked against the compiled shapes, in device form."""
+    out = {}
+    for n in plan.inputs:
+        if n not in feeds:
+            raise WebjitError(f"missing input '{n}'")
+        arr = np.asarray(feeds[n])
+        if tuple(arr.shape) != plan.shapes[n]:
+            raise WebjitError(f"input '{n}': shape {list(arr.shape)}, compiled for {list(plan.shapes[n])}")
+        out[n] = to_device(n, arr)
+    return out
+
+
 def nbytes(shape) -> int:
     return 4 * max(1, int(np.prod(shape, dtype=np.int64)))
 

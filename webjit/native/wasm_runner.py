@@ -22,8 +22,7 @@ import numpy as np
 import wasmtime
 import wasmtime._ffi as _ffi
 
-from ..errors import WebjitError
-from ..plan import DEVICE_DTYPES, Plan
+from ..plan import DEVICE_DTYPES, Plan, device_inputs
 from ..render_wasm import MAX_THREADS, function_name, layout, module, render
 from ..space import Variant
 from ..space_wasm import REGISTERS, retarget
@@ -154,17 +153,8 @@ class WasmRunner:
         return self.mem[off:off + 4 * count].view(dtype)
 
     def _write_inputs(self, feeds: dict[str, np.ndarray]) -> None:
-        for n in self.plan.inputs:
-            if n not in feeds:
-                raise WebjitError(f"missing input '{n}'")
-            arr = np.asarray(feeds[n])
-            if tuple(arr.shape) != self.plan.shapes[n]:
-                raise WebjitError(f"input '{n}': shape {list(arr.shape)}, compiled for {list(self.plan.shapes[n])}")
-            if arr.dtype.name not in DEVICE_DTYPES:
-                raise WebjitError(f"input '{n}' has type {arr.dtype.name}; webjit handles float32, int64, int32, bool")
-            if arr.dtype == np.int64 and arr.size and (arr.min() < -2**31 or arr.max() >= 2**31):
-                raise WebjitError(f"input '{n}' has int64 values outside the int32 range the kernels use")
-            np.copyto(self._view(n, arr.size), arr.reshape(-1), casting="unsafe")
+        for n, arr in device_inputs(self.plan, feeds).items():
+            np.copyto(self._view(n, arr.size), arr.reshape(-1))
 
     def _fresh(self) -> None:
         if self._built != {k: v.key for k, v in self.variants.items()}:

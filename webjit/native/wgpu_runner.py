@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from ..errors import WebjitError
-from ..plan import Plan, nbytes, to_device
+from ..plan import Plan, device_inputs, nbytes
 from ..render_wgsl import render
 from ..space import Variant, prune
 
@@ -124,14 +124,9 @@ class WgpuRunner:
 
     # -- running --------------------------------------------------------------------------------------------------
     def _write_inputs(self, feeds: dict[str, np.ndarray]) -> None:
-        for n in self.plan.inputs:
-            if n not in feeds:
-                raise WebjitError(f"missing input '{n}'")
-            arr = np.asarray(feeds[n])
-            if tuple(arr.shape) != self.plan.shapes[n]:
-                raise WebjitError(f"input '{n}': shape {list(arr.shape)}, compiled for {list(self.plan.shapes[n])}")
+        for n, arr in device_inputs(self.plan, feeds).items():
             if arr.size:
-                self.device.queue.write_buffer(self.inputs[n], 0, to_device(n, arr).tobytes())
+                self.device.queue.write_buffer(self.inputs[n], 0, arr.tobytes())
 
     def _encode(self, encoder, which=None) -> None:
         cp = encoder.begin_compute_pass()
