@@ -115,14 +115,18 @@ async function start(backend) {
     fetchJson(new URL('./corpus.json', import.meta.url), 'corpus.json is missing'),
   ]);
   demo.corpus = corpus.slice(0, limit);
+  // WebGPU falls back to WebAssembly where the browser has no adapter (the runtime says which one it used)
+  const providers = backend === 'webgpu' && demo.wasmAvailable ? ['webgpu', 'wasm'] : [backend];
   const session = await webjit.InferenceSession.create(bundleUrl, {
-    executionProviders: [backend], tuning: { budgetMs }, onProgress,
+    executionProviders: providers, tuning: { budgetMs }, onProgress,
   });
   demo.session = session;
   if (session.device) {
     session.device.addEventListener('uncapturederror', (/** @type {any} */ e) => demo.gpuErrors.push(e.error.message));
   }
   demo.backend = session.executionProvider || backend;
+  const radio = /** @type {HTMLInputElement | null} */ (document.querySelector(`input[value=${demo.backend}]`));
+  if (radio) radio.checked = true;
   const info = session.gpu && session.gpu.info;
   $('backend').textContent = demo.backend === 'webgpu'
     ? `WebGPU${info ? ` (${[info.vendor, info.architecture].filter(Boolean).join(' ') || 'adapter'})` : ''}`
