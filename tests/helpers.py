@@ -69,7 +69,7 @@ def reference(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str,
     return dict(zip(names, sess.run(names, feeds)))
 
 
-def _mismatch(name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> str | None:
+def mismatch(name: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> str | None:
     """None when `got` matches `want`, else a one-line description of the worst element."""
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape:
@@ -145,7 +145,7 @@ def check_op(model: onnx.ModelProto, feeds: dict[str, np.ndarray], *, atol: floa
             return
         assert set(got) == set(want), f"outputs {sorted(got)}, expected {sorted(want)}"
         for name, w in want.items():
-            msg = _mismatch(name, got[name], w, atol, rtol)
+            msg = mismatch(name, got[name], w, atol, rtol)
             if msg:
                 failures.append(f"{label}: {msg}")
 

@@ -66,6 +66,11 @@ class Plan:
         """'weight', 'input' or 'arena'."""
         return "weight" if name in self.weights else "input" if name in self.inputs else "arena"
 
+    def gather_outputs(self, feeds: dict, read) -> dict[str, np.ndarray]:
+        """The graph outputs: compile-time constants, inputs passed through, and read(name) for the rest."""
+        return {o: self.consts[o] if o in self.consts else np.asarray(feeds[o]) if o in self.inputs else read(o)
+                for o in self.outputs}
+
     def summary(self) -> str:
         w = sum(a.nbytes for a in self.weights.values())
         return (f"{len(self.kernels)} kernels, weights {w / 2**20:.1f} MiB, "

@@ -31,6 +31,7 @@ import onnx
 import pytest
 from onnx import TensorProto
 
+from helpers import mismatch
 from webjit.cli import main
 
 pytestmark = pytest.mark.native
@@ -123,35 +124,6 @@ def test_known_failures_are_cases():
     assert not stale, f"KNOWN_FAILURES entries that are not runnable cases: {stale}"
 
 
-# -- comparison ----------------------------------------------------------------------------------------------------
-def _mismatch(name: str, got: np.ndarray, want: np.ndarray) -> str | None:
-    """None when `got` matches ONNX's expected `want`, else one line describing the worst element."""
-    want = np.asarray(want)
-    if got.shape != want.shape:
-        return f"output '{name}': shape {list(got.shape)}, expected {list(want.shape)}"
-    if got.dtype != want.dtype:
-        return f"output '{name}': dtype {got.dtype}, expected {want.dtype}"
-    if got.size == 0:
-        return None
-    if want.dtype.kind != "f":
-        bad = got != want
-        if not bad.any():
-            return None
-        i = np.unravel_index(np.argmax(bad), bad.shape)
-        return (f"output '{name}': {int(bad.sum())}/{bad.size} elements differ; first at {list(map(int, i))}: "
-                f"got {got[i]!r}, expected {want[i]!r}")
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        err = np.abs(g - w)
-        ok = (err <= ATOL + RTOL * np.abs(w)) | (np.isnan(g) & np.isnan(w)) | (np.isinf(w) & (g == w))
-    if ok.all():
-        return None
-    worst = np.where(ok, -1.0, np.nan_to_num(err, nan=np.inf, posinf=np.inf))
-    i = np.unravel_index(np.argmax(worst), worst.shape)
-    return (f"output '{name}': {int((~ok).sum())}/{ok.size} elements out of tolerance (atol={ATOL}, rtol={RTOL}); "
-            f"worst at {list(map(int, i))}: got {got[i]!r}, expected {want[i]!r}")
-
-
 # -- the test ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", list(_params()))
 def test_node_case(name: str, tmp_path: Path):
@@ -175,7 +147,7 @@ def test_node_case(name: str, tmp_path: Path):
         with np.load(saved, allow_pickle=False) as f:
             got = {n: f[n] for n in f.files}
         assert sorted(got) == sorted(out_names), f"saved outputs {sorted(got)}, expected {sorted(out_names)}\n{log}"
-        problems = [m for n, w in zip(out_names, expected) if (m := _mismatch(n, got[n], np.asarray(w)))]
+        problems = [m for n, w in zip(out_names, expected) if (m := mismatch(n, got[n], w, ATOL, RTOL))]
         assert not problems, "webjit differs from ONNX's expected outputs:\n  " + "\n  ".join(problems) + "\n" + log
         # validate compared with onnxruntime too: it must agree (exit 0), not just with ONNX's reference data
         assert code == 0, f"validate reports a mismatch with onnxruntime\n{log}"

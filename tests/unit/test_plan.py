@@ -1,5 +1,4 @@
 """The arena: values alive at the same time never share a buffer, and reuse keeps the pool small."""
-import numpy as np
 import onnx
 from onnx import TensorProto, helper
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 
-from helpers import MAX_REPORTED, _mismatch, reference
+from helpers import MAX_REPORTED, mismatch, reference
 
 
 def check_wasm(model: onnx.ModelProto, feeds: dict, *, atol: float = 1e-4, rtol: float = 1e-4,
@@ -48,7 +48,7 @@ def check_wasm(model: onnx.ModelProto, feeds: dict, *, atol: float = 1e-4, rtol:
             return
         assert set(got) == set(want), f"outputs {sorted(got)}, expected {sorted(want)}"
         for name, w in want.items():
-            msg = _mismatch(name, got[name], w, atol, rtol)
+            msg = mismatch(name, got[name], w, atol, rtol)
             if msg:
                 failures.append(f"{label}: {msg}")
 

@@ -165,15 +165,7 @@ class WasmRunner:
         self._write_inputs(feeds)
         self._fresh()
         self._call(self._run)
-        out = {}
-        for o in self.plan.outputs:
-            if o in self.plan.consts:
-                out[o] = self.plan.consts[o]
-            elif o in self.plan.inputs:
-                out[o] = np.asarray(feeds[o])
-            else:
-                out[o] = self.read(o)
-        return out
+        return self.plan.gather_outputs(feeds, self.read)
 
     def run_kernels(self, which) -> None:
         """Run only the given kernels (by index), in order, on the memory as it is."""

@@ -145,18 +145,15 @@ class WgpuRunner:
         for o, buf in self.readback.items():
             encoder.copy_buffer_to_buffer(self.arena[self.plan.slots[o][0]], 0, buf, 0, buf.size)
         self.device.queue.submit([encoder.finish()])
-        out = {}
-        for o in self.plan.outputs:
-            if o in self.plan.consts:
-                out[o] = self.plan.consts[o]
-            elif o in self.plan.inputs:
-                out[o] = np.asarray(feeds[o])
-            else:
-                buf = self.readback[o]
-                buf.map_sync(wgpu.MapMode.READ)
-                out[o] = self._decode(o, buf.read_mapped())
-                buf.unmap()
-        return out
+        return self.plan.gather_outputs(feeds, self._read_back)
+
+    def _read_back(self, name: str) -> np.ndarray:
+        buf = self.readback[name]
+        buf.map_sync(wgpu.MapMode.READ)
+        try:
+            return self._decode(name, buf.read_mapped())
+        finally:
+            buf.unmap()
 
     def run_kernels(self, which) -> None:
         """Dispatch only the given kernels (by index) on the buffers as they are, and wait."""
