@@ -4,7 +4,7 @@
 
 import { fittingVariants } from './plan.js';
 
-export const ENTRY_VERSION = 1;
+export const ENTRY_VERSION = 2;
 const DB_NAME = 'webjit';
 const STORE = 'tuning';
 
@@ -12,7 +12,7 @@ const STORE = 'tuning';
 /** @typedef {import('./device.js').AdapterInfo} AdapterInfo */
 /**
  * @typedef {{version: number, bundle: string, adapter: AdapterInfo, created: string,
- *            winners: Record<string, string>, report: any}} CacheEntry
+ *            winners: Record<string, string>[], report: any}} CacheEntry
  */
 
 /**
@@ -26,22 +26,27 @@ export function cacheKey(bundleHash, info) {
 }
 
 /**
- * The winners of a cache entry if it is valid for this bundle and device, else null: every kernel of the
- * manifest has a winner, and every winner is a variant of its kernel that fits the device.
+ * The winners of a cache entry if it is valid for this bundle and device, else null: one table per shape class
+ * (classes.js; a bundle without classes has one), every kernel of each has a winner, and every winner is a variant
+ * of its kernel that fits the device.
  * @param {any} entry
- * @param {Manifest} manifest
+ * @param {Manifest[]} classes  the class views, smallest first (shapeClasses(m).map((c) => c.manifest))
  * @param {string} bundleHash
  * @param {Record<string, number>} limits
- * @returns {Record<string, string> | null}
+ * @returns {Record<string, string>[] | null}
  */
-export function validWinners(entry, manifest, bundleHash, limits) {
+export function validWinners(entry, classes, bundleHash, limits) {
   if (!entry || typeof entry !== 'object' || entry.version !== ENTRY_VERSION || entry.bundle !== bundleHash) return null;
   const winners = entry.winners;
-  if (!winners || typeof winners !== 'object') return null;
-  for (const k of manifest.kernels) {
-    const key = winners[k.name];
-    if (typeof key !== 'string') return null;
-    if (!fittingVariants(k, limits).some((i) => k.variants[i].key === key)) return null;
+  if (!Array.isArray(winners) || winners.length !== classes.length) return null;
+  for (let c = 0; c < classes.length; c++) {
+    const table = winners[c];
+    if (!table || typeof table !== 'object') return null;
+    for (const k of classes[c].kernels) {
+      const key = table[k.name];
+      if (typeof key !== 'string') return null;
+      if (!fittingVariants(k, limits).some((i) => k.variants[i].key === key)) return null;
+    }
   }
   return winners;
 }
@@ -50,7 +55,7 @@ export function validWinners(entry, manifest, bundleHash, limits) {
  * A cache entry for the winners of a tuning run.
  * @param {string} bundleHash
  * @param {AdapterInfo} info
- * @param {Record<string, string>} winners
+ * @param {Record<string, string>[]} winners  per shape class, kernel name -> variant key
  * @param {any} report
  * @returns {CacheEntry}
  */

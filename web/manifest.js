@@ -86,34 +86,6 @@ export function validateManifest(m) {
     int(rec.bytes, `files['${path}'].bytes`);
     if (typeof rec.sha256 !== 'string' || !SHA256.test(rec.sha256)) fail(`files['${path}'].sha256`, 'expected 64 hex digits');
   }
-  const pool = list(m.pool, 'pool');
-  pool.forEach((b, i) => int(b, `pool[${i}]`, 4));
-  const tensors = (/** @type {any} */ v, /** @type {string} */ where) => list(v, where).map((t, i) => {
-    const at = `${where}[${i}]`;
-    if (!isObject(t)) fail(at, 'expected an object');
-    str(t.name, `${at}.name`);
-    oneOf(t.dtype, TYPES, `${at}.dtype`);
-    oneOf(t.deviceDtype, DEVICE_TYPES, `${at}.deviceDtype`);
-    shape(t.shape, `${at}.shape`);
-    return t;
-  });
-  const inputs = tensors(m.inputs, 'inputs');
-  inputs.forEach((t, i) => int(t.bytes, `inputs[${i}].bytes`, 4));
-  tensors(m.outputs, 'outputs').forEach((t, i) => {
-    const at = `outputs[${i}].from`;
-    const from = t.from;
-    if (!isObject(from)) fail(at, 'expected an object');
-    if ('pool' in from) {
-      if (int(from.pool, `${at}.pool`) >= pool.length) fail(`${at}.pool`, `no pool buffer ${from.pool}`);
-      if (int(from.bytes, `${at}.bytes`) > pool[from.pool]) fail(`${at}.bytes`, 'larger than its pool buffer');
-    } else if ('input' in from) {
-      if (int(from.input, `${at}.input`) >= inputs.length) fail(`${at}.input`, `no input ${from.input}`);
-    } else if ('const' in from) {
-      file(from.const, `${at}.const`);
-    } else {
-      fail(at, 'expected pool, input or const');
-    }
-  });
   if (!isObject(m.weights)) fail('weights', 'expected an object');
   const shards = list(m.weights.shards, 'weights.shards').map((s, i) => file(s && s.file, `weights.shards[${i}].file`));
   const weights = list(m.weights.tensors, 'weights.tensors');
@@ -135,29 +107,67 @@ export function validateManifest(m) {
     });
     if (int(w.bytes, `${at}.bytes`) !== total) fail(`${at}.bytes`, `${w.bytes}, but its parts hold ${total}`);
   });
-  const counts = { weight: weights.length, input: inputs.length, pool: pool.length };
-  list(m.kernels, 'kernels').forEach((k, i) => {
-    const at = `kernels[${i}]`;
-    if (!isObject(k)) fail(at, 'expected an object');
-    str(k.name, `${at}.name`);
-    str(k.kind, `${at}.kind`);
-    list(k.bindings, `${at}.bindings`).forEach((b, j) => {
-      const bat = `${at}.bindings[${j}]`;
-      oneOf(b && b.buffer, Object.keys(counts), `${bat}.buffer`);
-      if (int(b.index, `${bat}.index`) >= counts[/** @type {'weight'} */ (b.buffer)]) fail(`${bat}.index`, `no ${b.buffer} ${b.index}`);
-      oneOf(b.access, ['read-only', 'read-write'], `${bat}.access`);
+  /**
+   * One shape class: the top level (at = '') or an entry of dynamic.classes.
+   * @param {any} c
+   * @param {string} at
+   */
+  const checkClass = (c, at) => {
+    const pool = list(c.pool, `${at}pool`);
+    pool.forEach((b, i) => int(b, `${at}pool[${i}]`, 4));
+    const tensors = (/** @type {any} */ v, /** @type {string} */ where) => list(v, where).map((t, i) => {
+      const at = `${where}[${i}]`;
+      if (!isObject(t)) fail(at, 'expected an object');
+      str(t.name, `${at}.name`);
+      oneOf(t.dtype, TYPES, `${at}.dtype`);
+      oneOf(t.deviceDtype, DEVICE_TYPES, `${at}.deviceDtype`);
+      shape(t.shape, `${at}.shape`);
+      return t;
     });
-    if (list(k.variants, `${at}.variants`).length === 0) fail(`${at}.variants`, 'a kernel needs at least one variant');
-    k.variants.forEach((/** @type {any} */ v, /** @type {number} */ j) => {
-      const vat = `${at}.variants[${j}]`;
-      str(v.key, `${vat}.key`);
-      file(v.file, `${vat}.file`);
-      if (list(v.dispatch, `${vat}.dispatch`).length !== 3) fail(`${vat}.dispatch`, 'expected [x, y, z]');
-      v.dispatch.forEach((/** @type {any} */ d, /** @type {number} */ n) => int(d, `${vat}.dispatch[${n}]`, 1));
-      int(v.threads, `${vat}.threads`, 1);
-      int(v.smemBytes, `${vat}.smemBytes`);
+    const inputs = tensors(c.inputs, `${at}inputs`);
+    inputs.forEach((t, i) => int(t.bytes, `${at}inputs[${i}].bytes`, 4));
+    tensors(c.outputs, `${at}outputs`).forEach((t, i) => {
+      const fromAt = `${at}outputs[${i}].from`;
+      const from = t.from;
+      if (!isObject(from)) fail(fromAt, 'expected an object');
+      if ('pool' in from) {
+        if (int(from.pool, `${fromAt}.pool`) >= pool.length) fail(`${fromAt}.pool`, `no pool buffer ${from.pool}`);
+        if (int(from.bytes, `${fromAt}.bytes`) > pool[from.pool]) fail(`${fromAt}.bytes`, 'larger than its pool buffer');
+      } else if ('input' in from) {
+        if (int(from.input, `${fromAt}.input`) >= inputs.length) fail(`${fromAt}.input`, `no input ${from.input}`);
+      } else if ('const' in from) {
+        file(from.const, `${fromAt}.const`);
+      } else {
+        fail(fromAt, 'expected pool, input or const');
+      }
     });
-  });
+    const counts = { weight: weights.length, input: inputs.length, pool: pool.length };
+    list(c.kernels, `${at}kernels`).forEach((k, i) => {
+      const kat = `${at}kernels[${i}]`;
+      if (!isObject(k)) fail(kat, 'expected an object');
+      str(k.name, `${kat}.name`);
+      str(k.kind, `${kat}.kind`);
+      list(k.bindings, `${kat}.bindings`).forEach((b, j) => {
+        const bat = `${kat}.bindings[${j}]`;
+        oneOf(b && b.buffer, Object.keys(counts), `${bat}.buffer`);
+        if (int(b.index, `${bat}.index`) >= counts[/** @type {'weight'} */ (b.buffer)]) fail(`${bat}.index`, `no ${b.buffer} ${b.index}`);
+        oneOf(b.access, ['read-only', 'read-write'], `${bat}.access`);
+      });
+      if (list(k.variants, `${kat}.variants`).length === 0) fail(`${kat}.variants`, 'a kernel needs at least one variant');
+      k.variants.forEach((/** @type {any} */ v, /** @type {number} */ j) => {
+        const vat = `${kat}.variants[${j}]`;
+        str(v.key, `${vat}.key`);
+        file(v.file, `${vat}.file`);
+        if (list(v.dispatch, `${vat}.dispatch`).length !== 3) fail(`${vat}.dispatch`, 'expected [x, y, z]');
+        v.dispatch.forEach((/** @type {any} */ d, /** @type {number} */ n) => int(d, `${vat}.dispatch[${n}]`, 1));
+        int(v.threads, `${vat}.threads`, 1);
+        int(v.smemBytes, `${vat}.smemBytes`);
+      });
+    });
+    return inputs;
+  };
+  const inputs = checkClass(m, '');
+  if (m.dynamic !== undefined) checkDynamic(m, inputs, checkClass, fail);
   if (m.reference !== undefined) {
     for (const side of ['inputs', 'outputs']) {
       list(m.reference[side], `reference.${side}`).forEach((t, i) => {
@@ -170,6 +180,60 @@ export function validateManifest(m) {
     }
   }
   return /** @type {Manifest} */ (m);
+}
+
+/**
+ * Check the `dynamic` section (shape classes): the dims, which input and output axes follow them, the pad values,
+ * and every class like the top level, with the same inputs and outputs (names, types, rank) at its own sizes.
+ * @param {any} m
+ * @param {any[]} inputs  the top level's inputs
+ * @param {(c: any, at: string) => any[]} checkClass
+ * @param {(where: string, what: string) => never} fail
+ */
+function checkDynamic(m, inputs, checkClass, fail) {
+  const d = m.dynamic;
+  const isInt = (/** @type {any} */ v, min = 1) => Number.isSafeInteger(v) && v >= min;
+  if (!d || typeof d !== 'object' || !Array.isArray(d.dims) || !d.dims.length) fail('dynamic.dims', 'expected a list of dims');
+  d.dims.forEach((/** @type {any} */ x, /** @type {number} */ i) => {
+    if (!x || typeof x.name !== 'string' || !isInt(x.max) || !Array.isArray(x.buckets) || !x.buckets.every((/** @type {any} */ b) => isInt(b) && b <= x.max)) {
+      fail(`dynamic.dims[${i}]`, 'expected {name, max, buckets} with buckets from 1 to max');
+    }
+  });
+  const axes = (/** @type {any} */ list, /** @type {any[]} */ tensors, /** @type {string} */ where) => {
+    if (!Array.isArray(list) || list.length !== tensors.length) fail(where, `expected one list of axes per tensor (${tensors.length})`);
+    list.forEach((/** @type {any} */ a, /** @type {number} */ i) => {
+      if (!Array.isArray(a) || a.length !== tensors[i].shape.length
+          || !a.every((/** @type {any} */ x) => x === null || (isInt(x, 0) && x < d.dims.length))) {
+        fail(`${where}[${i}]`, 'expected, per axis, null or the index of a dim');
+      }
+      a.forEach((/** @type {number | null} */ x, /** @type {number} */ j) => {
+        if (x !== null && tensors[i].shape[j] !== d.dims[x].max) fail(`${where}[${i}][${j}]`, `the top level's size is not ${d.dims[x].name}'s maximum`);
+      });
+    });
+  };
+  axes(d.inputs, inputs, 'dynamic.inputs');
+  axes(d.outputs, m.outputs, 'dynamic.outputs');
+  if (!Array.isArray(d.pad) || d.pad.length !== inputs.length || !d.pad.every((/** @type {any} */ v) => typeof v === 'number')) {
+    fail('dynamic.pad', 'expected one number per input');
+  }
+  if (!Array.isArray(d.classes)) fail('dynamic.classes', 'expected a list');
+  d.classes.forEach((/** @type {any} */ c, /** @type {number} */ i) => {
+    const at = `dynamic.classes[${i}].`;
+    if (!c || typeof c !== 'object') fail(`dynamic.classes[${i}]`, 'expected an object');
+    if (!Array.isArray(c.dims) || c.dims.length !== d.dims.length || !c.dims.every((/** @type {any} */ n, /** @type {number} */ j) => isInt(n) && n <= d.dims[j].max)) {
+      fail(`${at}dims`, 'expected one size per dim, within its maximum');
+    }
+    checkClass(c, at);
+    for (const side of /** @type {const} */ (['inputs', 'outputs'])) {
+      if (c[side].length !== m[side].length) fail(`${at}${side}`, `expected ${m[side].length}, as the top level`);
+      c[side].forEach((/** @type {any} */ t, /** @type {number} */ j) => {
+        const top = m[side][j];
+        if (t.name !== top.name || t.dtype !== top.dtype || t.shape.length !== top.shape.length) {
+          fail(`${at}${side}[${j}]`, `differs from the top level's '${top.name}' in more than its size`);
+        }
+      });
+    }
+  });
 }
 
 /**

@@ -60,29 +60,38 @@ export function signature(kernel) {
 
 /**
  * Byte size of every buffer the plan allocates: weights, inputs and the pool. WebGPU storage bindings need a
- * non-zero multiple of 4 bytes.
+ * non-zero multiple of 4 bytes. With shape classes (`classes`, the class views of classes.js), the inputs and pool
+ * buffers are shared by the classes, each as large as the largest class needs.
  * @param {Manifest} m
+ * @param {Manifest[]} [classes]
  */
-export function bufferSizes(m) {
+export function bufferSizes(m, classes = [m]) {
   const round = (/** @type {number} */ n) => Math.max(4, Math.ceil(n / 4) * 4);
+  const largest = (/** @type {(c: Manifest) => number[]} */ of) => {
+    /** @type {number[]} */
+    const out = [];
+    for (const c of classes) of(c).forEach((n, i) => { out[i] = Math.max(out[i] || 0, round(n)); });
+    return out;
+  };
   return {
     weight: m.weights.tensors.map((w) => round(w.bytes)),
-    input: m.inputs.map((t) => round(/** @type {number} */ (t.bytes))),
-    pool: m.pool.map(round),
+    input: largest((c) => c.inputs.map((t) => /** @type {number} */ (t.bytes))),
+    pool: largest((c) => c.pool),
   };
 }
 
 /**
  * The limits a device must be created with to hold this plan (beyond WebGPU's defaults where needed).
  * @param {Manifest} m
+ * @param {Manifest[]} [classes]
  */
-export function requiredLimits(m) {
-  const sizes = bufferSizes(m);
+export function requiredLimits(m, classes = [m]) {
+  const sizes = bufferSizes(m, classes);
   const largest = Math.max(4, ...sizes.weight, ...sizes.input, ...sizes.pool);
   return {
     maxStorageBufferBindingSize: largest,
     maxBufferSize: largest,
-    maxStorageBuffersPerShaderStage: Math.max(1, ...m.kernels.map((k) => k.bindings.length)),
+    maxStorageBuffersPerShaderStage: Math.max(1, ...classes.flatMap((c) => c.kernels.map((k) => k.bindings.length))),
   };
 }
 

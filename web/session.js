@@ -5,6 +5,11 @@
 // inputs, records every dispatch into one compute pass of one command encoder, copies the outputs to their
 // read-back buffers and submits once. Flushes: the single submit at the end of `run` (then the outputs are
 // mapped); tuning submits once per timed batch of passes. Runs are serialised, since they share the buffers.
+//
+// A bundle with shape classes (length buckets, classes.js) holds one plan per class. The classes share the weights,
+// the input buffers and the pool buffers (each as large as the largest class needs); each has its own variants,
+// pipelines and bind groups, is tuned on load (the largest first, the budget shared by their work) and is cached.
+// A run pads its inputs to the smallest class that holds them and crops the outputs back.
 
 import { Bundle } from './manifest.js';
 import { checkNotLost, requestGpu } from './device.js';
@@ -13,9 +18,28 @@ import { bufferSizes, fittingVariants, initialVariants, requiredLimits, signatur
 import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune } from './tuner.js';
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
 import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
+import { actualShape, pickClass, reshapeInto, shapeClasses } from './classes.js';
 
 const SHARD_CONCURRENCY = 2;
 const EXECUTION_PROVIDERS = ['webgpu', 'wasm'];
+
+/**
+ * A shape class with what the session keeps for it.
+ * @typedef {import('./classes.js').ShapeClass & {variants: number[], pipes: GPUComputePipeline[],
+ *           groups: GPUBindGroup[], consts: (Tensor | null)[]}} Klass
+ * A checked run: the class that runs it, the feeds' dim sizes, the inputs in device form padded to the class.
+ * @typedef {{cls: import('./classes.js').ShapeClass, sizes: number[], data: (Float32Array | Int32Array | Uint32Array)[]}} Call
+ */
+
+/**
+ * A tensor cropped to `dims` (the feeds' own sizes of a padded class's output); itself when nothing is cropped.
+ * @param {Tensor} t
+ * @param {number[]} dims
+ */
+export function cropped(t, dims) {
+  if (dims.every((n, a) => n === t.dims[a])) return t;
+  return new Tensor(t.type, reshapeInto(/** @type {any} */ (t.data), Array.from(t.dims), dims), dims);
+}
 
 /** No adapter, or no device: the next execution provider is tried. */
 class NoGpuError extends Error {}
@@ -89,7 +113,7 @@ export class InferenceSession {
   static async _createWebgpu(bundle, options, progress, started) {
     let gpu;
     try {
-      gpu = await requestGpu(requiredLimits(bundle.manifest));
+      gpu = await requestGpu(requiredLimits(bundle.manifest, shapeClasses(bundle.manifest).map((c) => c.manifest)));
     } catch (e) {
       throw new NoGpuError('no WebGPU device', { cause: e });
     }
@@ -121,22 +145,31 @@ export class InferenceSession {
     /** @type {import('./tuner.js').TuningReport | {source: 'off'}} */ this.tuningReport = { source: 'off' };
     /** @type {{loadMs: number, tuningMs: number}} */ this.timings = { loadMs: 0, tuningMs: 0 };
     this.pipelines = new Pipelines(this.device, bundle);
+    /** @type {Klass[]} */
+    this._classes = shapeClasses(m).map((c) => ({
+      ...c, variants: [], pipes: [], groups: [], consts: c.manifest.outputs.map(() => null),
+    }));
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    const sizes = bufferSizes(m);
+    const sizes = bufferSizes(m, this._classes.map((c) => c.manifest));
     const make = (/** @type {string} */ label, /** @type {number} */ size) => this.device.createBuffer({ label, size, usage });
     this.buffers = {
       weight: sizes.weight.map((s, i) => make(`weight ${i}`, s)),
       input: sizes.input.map((s, i) => make(`input ${m.inputs[i].name}`, s)),
       pool: sizes.pool.map((s, i) => make(`pool ${i}`, s)),
     };
-    this._readback = m.outputs.map((t) => (t.from && t.from.pool !== undefined
-      ? this.device.createBuffer({ label: `read ${t.name}`, size: Math.ceil(/** @type {number} */ (t.from.bytes) / 4) * 4 || 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
-      : null));
-    /** @type {(Tensor | null)[]} */ this._consts = m.outputs.map(() => null);
-    /** @type {number[]} */ this.variants = [];
-    /** @type {GPUComputePipeline[]} */ this._pipes = [];
-    /** @type {GPUBindGroup[]} */ this._groups = [];
+    this._readback = m.outputs.map((t, i) => {
+      const bytes = Math.max(0, ...this._classes.map((c) => {
+        const from = c.manifest.outputs[i].from;
+        return from && from.pool !== undefined ? /** @type {number} */ (from.bytes) : 0;
+      }));
+      return bytes ? this.device.createBuffer({ label: `read ${t.name}`, size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
+    });
     /** @type {Promise<any>} */ this._queue = Promise.resolve();
+  }
+
+  /** The variant index of every kernel of the largest class (the manifest's top level). */
+  get variants() {
+    return this._classes[this._classes.length - 1].variants;
   }
 
   /**
@@ -151,22 +184,25 @@ export class InferenceSession {
       : { budgetMs: 2000, repeats: DEFAULT_REPEATS, parallel, force: false, ...options.tuning };
     const key = cacheKey(this.bundle.hash, this.gpu.info);
     const useCache = options.cache !== false;
+    const manifests = this._classes.map((c) => c.manifest);
     const winners = useCache && !(tuning && tuning.force)
-      ? validWinners(await readEntry(key), m, this.bundle.hash, limits) : null;
-    this.variants = initialVariants(m.kernels, limits, winners || {});
-    this._groups = m.kernels.map((k) => this.device.createBindGroup({
-      label: k.name,
-      layout: this.pipelines.layout(signature(k)),
-      entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: this.buffers[b.buffer][b.index] } })),
-    }));
+      ? validWinners(await readEntry(key), manifests, this.bundle.hash, limits) : null;
+    this._classes.forEach((c, ci) => {
+      c.variants = initialVariants(c.manifest.kernels, limits, winners ? winners[ci] : {});
+      c.groups = c.manifest.kernels.map((k) => this.device.createBindGroup({
+        label: k.name,
+        layout: this.pipelines.layout(signature(k)),
+        entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: this.buffers[b.buffer][b.index] } })),
+      }));
+    });
     await Promise.all([this._uploadWeights(progress), this._compile(progress), this._loadConsts()]);
     if (winners) {
       this.tuningReport = {
         source: 'cache', timer: '', budgetMs: 0, elapsedMs: 0, complete: true,
-        kernels: m.kernels.map((k, i) => ({
-          kernel: k.name, sharedWith: null, candidates: fittingVariants(k, limits).length, tried: 0, times: {},
-          errors: {}, winner: k.variants[this.variants[i]].key,
-        })),
+        kernels: this._classes.flatMap((c) => c.manifest.kernels.map((k, i) => ({
+          kernel: k.name, dims: c.dims, sharedWith: null, candidates: fittingVariants(k, limits).length, tried: 0,
+          times: {}, errors: {}, winner: k.variants[c.variants[i]].key,
+        }))),
       };
     } else if (tuning) {
       const started = performance.now();
@@ -174,7 +210,7 @@ export class InferenceSession {
       this.timings.tuningMs = performance.now() - started;
       const timed = this.tuningReport.kernels.some((k) => k.tried > 0);
       if (useCache && timed) { // an entry stops later loads from tuning: never store one for no tuning at all
-        const won = Object.fromEntries(m.kernels.map((k, i) => [k.name, k.variants[this.variants[i]].key]));
+        const won = this._classes.map((c) => Object.fromEntries(c.manifest.kernels.map((k, i) => [k.name, k.variants[c.variants[i]].key])));
         const err = await writeEntry(key, makeEntry(this.bundle.hash, this.gpu.info, won, this.tuningReport));
         if (err) /** @type {any} */ (this.tuningReport).cacheError = err;
       }
@@ -209,78 +245,107 @@ export class InferenceSession {
 
   /** @param {(e: ProgressEvent) => void} progress */
   async _compile(progress) {
-    const kernels = this.bundle.manifest.kernels;
-    this._pipes = await this.pipelines.all(kernels.map((k, i) => this._wanted(i, this.variants[i])),
-      (done, total) => progress({ phase: 'kernels', done, total }));
+    const wanted = this._classes.flatMap((c) => c.manifest.kernels.map((k, i) => this._wanted(c, i, c.variants[i])));
+    const pipes = await this.pipelines.all(wanted, (done, total) => progress({ phase: 'kernels', done, total }));
+    let at = 0;
+    for (const c of this._classes) {
+      c.pipes = pipes.slice(at, at + c.manifest.kernels.length);
+      at += c.manifest.kernels.length;
+    }
   }
 
   async _loadConsts() {
-    await Promise.all(this.bundle.manifest.outputs.map(async (t, i) => {
-      if (t.from && t.from.const !== undefined) {
-        this._consts[i] = fromRaw(t.dtype, await this.bundle.bytes(t.from.const), t.shape);
-      }
-    }));
+    await Promise.all(this._classes.flatMap((c) => c.manifest.outputs.map(async (t, i) => {
+      if (t.from && t.from.const !== undefined) c.consts[i] = fromRaw(t.dtype, await this.bundle.bytes(t.from.const), t.shape);
+    })));
   }
 
   /**
+   * @param {Klass} c  shape class
    * @param {number} k  kernel index
    * @param {number} v  variant index
    */
-  _wanted(k, v) {
-    const kernel = this.bundle.manifest.kernels[k];
+  _wanted(c, k, v) {
+    const kernel = c.manifest.kernels[k];
     return { file: kernel.variants[v].file, sig: signature(kernel), label: `${kernel.name} ${kernel.variants[v].key}` };
   }
 
   /**
+   * Tune every class, the largest first: each gets the share of what is left of the budget that its work (flops)
+   * has among the classes not yet tuned.
    * @param {number} budgetMs
    * @param {number} repeats
    * @param {number} parallel
    * @param {(e: ProgressEvent) => void} progress
+   * @returns {Promise<import('./tuner.js').TuningReport & {classes?: any[]}>}
    */
   async _tune(budgetMs, repeats, parallel, progress) {
-    const m = this.bundle.manifest;
     const limits = /** @type {any} */ (this.gpu.limits);
     const timer = new PassTimer(this.device, this.gpu.timestamps);
+    const start = performance.now();
+    const order = [...this._classes].reverse();
+    let work = order.reduce((s, c) => s + Math.max(c.flops, 1), 0);
+    /** @type {import('./tuner.js').TuningReport[]} */
+    const reports = [];
     try {
-      return await tune({
-        kernels: m.kernels,
-        groups: sourceGroups(m.kernels),
-        current: this.variants,
-        candidates: (k) => fittingVariants(m.kernels[k], limits),
-        prepare: async (k, vs) => { await this.pipelines.all(vs.map((v) => this._wanted(k, v))); },
-        parallel,
-        measure: (k, v, best) => this._measure(timer, k, v, repeats, best),
-        choose: async (ks, v) => {
-          for (const k of ks) {
-            this.variants[k] = v;
-            const w = this._wanted(k, v);
-            this._pipes[k] = await this.pipelines.get(w.file, w.sig, w.label);
-          }
-        },
-        budgetMs,
-        now: () => performance.now(),
-        timer: timer.kind,
-        onProgress: progress,
-      });
+      for (const c of order) {
+        const left = Math.max(0, budgetMs - (performance.now() - start));
+        const share = left * (Math.max(c.flops, 1) / work);
+        work -= Math.max(c.flops, 1);
+        const kernels = c.manifest.kernels;
+        const report = await tune({
+          kernels,
+          groups: sourceGroups(kernels),
+          current: c.variants,
+          candidates: (k) => fittingVariants(kernels[k], limits),
+          prepare: async (k, vs) => { await this.pipelines.all(vs.map((v) => this._wanted(c, k, v))); },
+          parallel,
+          measure: (k, v, best) => this._measure(c, timer, k, v, repeats, best),
+          choose: async (ks, v) => {
+            for (const k of ks) {
+              c.variants[k] = v;
+              const w = this._wanted(c, k, v);
+              c.pipes[k] = await this.pipelines.get(w.file, w.sig, w.label);
+            }
+          },
+          budgetMs: share,
+          now: () => performance.now(),
+          timer: timer.kind,
+          always: c === order[0],
+          onProgress: progress,
+        });
+        report.kernels.forEach((r) => { /** @type {any} */ (r).dims = c.dims; });
+        reports.unshift(report);
+      }
     } finally {
       timer.destroy();
     }
+    const top = reports[reports.length - 1];
+    return {
+      ...top,
+      budgetMs,
+      elapsedMs: performance.now() - start,
+      complete: reports.every((r) => r.complete),
+      kernels: reports.flatMap((r) => r.kernels),
+      ...(reports.length > 1 ? { classes: reports.map((r, i) => ({ dims: this._classes[i].dims, budgetMs: r.budgetMs, elapsedMs: r.elapsedMs, complete: r.complete })) } : {}),
+    };
   }
 
   /**
    * Median milliseconds of one variant of kernel k on the session's buffers: one warm-up pass, then `repeats`
    * (none when the warm-up is over SLOWER times `best`).
+   * @param {Klass} c
    * @param {PassTimer} timer
    * @param {number} k
    * @param {number} v
    * @param {number} repeats
    * @param {number} best  the best median so far (ms)
    */
-  async _measure(timer, k, v, repeats, best) {
-    const w = this._wanted(k, v);
+  async _measure(c, timer, k, v, repeats, best) {
+    const w = this._wanted(c, k, v);
     const pipe = await this.pipelines.get(w.file, w.sig, w.label);
-    const [x, y, z] = this.bundle.manifest.kernels[k].variants[v].dispatch;
-    const group = this._groups[k];
+    const [x, y, z] = c.manifest.kernels[k].variants[v].dispatch;
+    const group = c.groups[k];
     const dispatch = (/** @type {GPUComputePassEncoder} */ pass) => {
       pass.setPipeline(pipe);
       pass.setBindGroup(0, group);
@@ -301,15 +366,17 @@ export class InferenceSession {
    */
   async run(feeds) {
     checkNotLost(this.gpu);
-    const data = this._checkFeeds(feeds);
-    const result = this._queue.then(() => this._run(data, feeds));
+    const call = this._checkFeeds(feeds);
+    const result = this._queue.then(() => this._run(call, feeds));
     this._queue = result.catch(() => {});
     return result;
   }
 
   /**
-   * Device-form data of every input, or a clear error for a missing, unknown or mistyped one.
+   * Check the feeds (a clear error for a missing, unknown, mistyped or misshapen one), pick the shape class that
+   * runs them, and give every input in device form, padded to that class.
    * @param {Record<string, Tensor>} feeds
+   * @returns {Call}
    */
   _checkFeeds(feeds) {
     const m = this.bundle.manifest;
@@ -319,7 +386,7 @@ export class InferenceSession {
         throw new Error(`unknown input '${name}'; this model's inputs are: ${this.inputNames.join(', ')}`);
       }
     }
-    return m.inputs.map((info) => {
+    const tensors = m.inputs.map((info) => {
       const t = feeds[info.name];
       const wanted = `${info.dtype} [${info.shape}]`;
       if (t === undefined) throw new Error(`missing input '${info.name}' (${wanted})`);
@@ -331,60 +398,72 @@ export class InferenceSession {
       }
       const Typed = TYPED_ARRAYS[info.dtype];
       if (!(t.data instanceof Typed)) throw new TypeError(`input '${info.name}': ${info.dtype} data must be a ${Typed.name}`);
-      const dims = Array.from(t.dims);
-      if (dims.length !== info.shape.length || dims.some((d, i) => d !== info.shape[i])) {
-        throw new RangeError(`input '${info.name}' has shape [${dims}]; this bundle was compiled for [${info.shape}] ` +
-          '(build another bundle for other shapes)');
-      }
-      if (t.data.length !== info.shape.reduce((a, b) => a * b, 1)) {
-        throw new RangeError(`input '${info.name}' holds ${t.data.length} values; shape [${info.shape}] needs ${info.shape.reduce((a, b) => a * b, 1)}`);
-      }
-      return toDevice(info.name, /** @type {Tensor} */ (t));
+      return /** @type {Tensor} */ (t);
     });
+    const shapes = tensors.map((t) => Array.from(t.dims));
+    const { cls, sizes } = pickClass(m, this._classes, shapes);
+    const dynamic = /** @type {any} */ (m).dynamic;
+    const data = tensors.map((t, i) => {
+      const info = m.inputs[i];
+      const count = shapes[i].reduce((a, b) => a * b, 1);
+      if (t.data.length !== count) throw new RangeError(`input '${info.name}' holds ${t.data.length} values; shape [${shapes[i]}] needs ${count}`);
+      const device = toDevice(info.name, t);
+      return reshapeInto(device, shapes[i], cls.manifest.inputs[i].shape, dynamic ? dynamic.pad[i] : 0);
+    });
+    return { cls: /** @type {Klass} */ (cls), sizes, data };
   }
 
   /**
-   * @param {(Float32Array | Int32Array | Uint32Array)[]} data
+   * @param {Call} call
    * @param {Record<string, Tensor>} feeds
    */
-  async _run(data, feeds) {
+  async _run(call, feeds) {
     checkNotLost(this.gpu);
-    const m = this.bundle.manifest;
+    const { data, sizes } = call;
+    const c = /** @type {Klass} */ (call.cls);
+    const m = c.manifest;
     const device = this.device;
     device.pushErrorScope('validation');
     data.forEach((d, i) => { if (d.length) device.queue.writeBuffer(this.buffers.input[i], 0, d); });
     const enc = device.createCommandEncoder({ label: 'webjit run' });
     const pass = enc.beginComputePass({ label: 'webjit kernels' });
     m.kernels.forEach((k, i) => {
-      pass.setPipeline(this._pipes[i]);
-      pass.setBindGroup(0, this._groups[i]);
-      const [x, y, z] = k.variants[this.variants[i]].dispatch;
+      pass.setPipeline(c.pipes[i]);
+      pass.setBindGroup(0, c.groups[i]);
+      const [x, y, z] = k.variants[c.variants[i]].dispatch;
       pass.dispatchWorkgroups(x, y, z);
     });
     pass.end();
+    /** @type {GPUBuffer[]} */
+    const readbacks = [];
     m.outputs.forEach((t, i) => {
       const rb = this._readback[i];
-      if (rb && t.from) enc.copyBufferToBuffer(this.buffers.pool[/** @type {number} */ (t.from.pool)], 0, rb, 0, rb.size);
+      if (rb && t.from && t.from.pool !== undefined) {
+        enc.copyBufferToBuffer(this.buffers.pool[t.from.pool], 0, rb, 0, Math.ceil(/** @type {number} */ (t.from.bytes) / 4) * 4);
+        readbacks.push(rb);
+      }
     });
     device.queue.submit([enc.finish()]);
-    const readbacks = /** @type {GPUBuffer[]} */ (this._readback.filter((b) => b));
     const [error, mapped] = await Promise.all([
       device.popErrorScope(),
       Promise.allSettled(readbacks.map((b) => b.mapAsync(GPUMapMode.READ))),
     ]);
     try {
-      if (error) throw await this._diagnose(error);
+      if (error) throw await this._diagnose(c, error);
       checkNotLost(this.gpu);
       const failed = mapped.find((r) => r.status === 'rejected');
       if (failed) throw new Error(`reading the outputs back failed: ${/** @type {any} */ (failed).reason}`);
+      const axes = /** @type {any} */ (this.bundle.manifest).dynamic?.outputs;
       /** @type {Record<string, Tensor>} */
       const out = {};
       m.outputs.forEach((t, i) => {
+        const shape = actualShape(t, axes && axes[i], sizes);
         const rb = this._readback[i];
-        if (rb) {
-          out[t.name] = fromDevice(t.dtype, t.deviceDtype, rb.getMappedRange().slice(0), t.shape);
-        } else if (this._consts[i]) {
-          out[t.name] = /** @type {Tensor} */ (this._consts[i]);
+        if (rb && t.from && t.from.pool !== undefined) {
+          const full = fromDevice(t.dtype, t.deviceDtype, rb.getMappedRange().slice(0), t.shape);
+          out[t.name] = cropped(full, shape);
+        } else if (c.consts[i]) {
+          out[t.name] = cropped(/** @type {Tensor} */ (c.consts[i]), shape);
         } else {
           const input = m.inputs[/** @type {number} */ (t.from && t.from.input)].name;
           out[t.name] = feeds[input];
@@ -398,18 +477,19 @@ export class InferenceSession {
 
   /**
    * Find the kernel behind a validation error: encode each dispatch alone, in its own error scope.
+   * @param {Klass} c
    * @param {GPUError} error
    */
-  async _diagnose(error) {
-    const m = this.bundle.manifest;
+  async _diagnose(c, error) {
+    const m = c.manifest;
     for (let i = 0; i < m.kernels.length; i++) {
       const k = m.kernels[i];
-      const v = k.variants[this.variants[i]];
+      const v = k.variants[c.variants[i]];
       this.device.pushErrorScope('validation');
       const enc = this.device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      pass.setPipeline(this._pipes[i]);
-      pass.setBindGroup(0, this._groups[i]);
+      pass.setPipeline(c.pipes[i]);
+      pass.setBindGroup(0, c.groups[i]);
       pass.dispatchWorkgroups(v.dispatch[0], v.dispatch[1], v.dispatch[2]);
       pass.end();
       enc.finish();

@@ -88,6 +88,7 @@ export function dispatchesPerPass(ms) {
  *   budgetMs: number,
  *   now: () => number,
  *   timer?: string,
+ *   always?: boolean,                                          // time a first chunk even with no budget (default true)
  *   onProgress?: (event: {phase: 'tuning', done: number, total: number, kernel: string}) => void,
  * }} o
  * @returns {Promise<TuningReport>}
@@ -98,6 +99,7 @@ export async function tune(o) {
   /** @type {KernelReport[]} */
   const reports = new Array(o.kernels.length);
   const order = tuningOrder(o.kernels, o.groups);
+  const always = o.always !== false;
   let complete = true;
   for (let n = 0; n < order.length; n++) {
     const members = order[n];
@@ -111,7 +113,7 @@ export async function tune(o) {
     const parallel = Math.max(1, o.parallel || 1);
     // The first chunk of the most expensive group is always timed, however small the budget: tuning that can
     // end having timed nothing (a slow clock, a busy machine) is not worth its start-up.
-    for (let c = 0; candidates.length > 1 && c < candidates.length && (!spent() || (n === 0 && c === 0)); c += parallel) {
+    for (let c = 0; candidates.length > 1 && c < candidates.length && (!spent() || (always && n === 0 && c === 0)); c += parallel) {
       const chunk = candidates.slice(c, c + parallel);
       await o.prepare(first, chunk);
       for (const v of chunk) {

@@ -41,10 +41,12 @@ BACKENDS = ("webgpu", "wasm")
 
 def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None,
           values: dict[str, np.ndarray] | None = None, *, weights: str = "fp32", reference: bool = True,
-          backends=BACKENDS) -> Path:
+          backends=BACKENDS, buckets: list[str] | None = None) -> Path:
     """Stage entry point: compile `model` for `shapes` / sample `values` and write the bundle to `out`.
     reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime).
-    backends: what to write kernels for: "webgpu" (WGSL files) and/or "wasm" (WebAssembly modules)."""
+    backends: what to write kernels for: "webgpu" (WGSL files) and/or "wasm" (WebAssembly modules).
+    buckets: length buckets such as ["16,32,64"] or ["seq=16,32,64"] (see shape_classes): the bundle then serves
+    every size of those dims up to the maximum that `shapes` / `values` give."""
     if weights not in WEIGHT_FORMATS:
         raise WebjitError(f"weights '{weights}' is not supported; choose from {', '.join(WEIGHT_FORMATS)}")
     if not backends or any(b not in BACKENDS for b in backends):
@@ -52,25 +54,75 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
     backends = [b for b in BACKENDS if b in backends]
     out = Path(out)
     _check_replaceable(out)
-    plan = compile_model(model, shapes, values)
+    plans, dynamic = _compile(model, shapes, values, buckets)
+    plan = plans[-1]  # the largest class: the manifest's top level
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be served
         files: dict[str, dict] = {}
         writer = _Writer(tmp, files)
-        variants = _write_kernels(plan, writer) if "webgpu" in backends else None
-        shards, weight_records = _write_weights(plan, writer)
-        wasm = write_wasm(plan, writer, weight_records) if "wasm" in backends else None
-        consts = {n: writer.write(f"consts/output-{i:03d}.bin", _raw(plan.consts[n]))
-                  for i, n in enumerate(plan.outputs) if n in plan.consts}
+        shards, weight_records, indices = _write_weights(plans, writer)
+        wasm, class_wasm = (write_wasm(plans, writer, weight_records, indices) if "wasm" in backends
+                            else (None, [None] * (len(plans) - 1)))
+        sections = []
+        for c, p in enumerate(plans):
+            variants = _write_kernels(p, writer) if "webgpu" in backends else None
+            prefix = "" if p is plan else f"c{c}-"
+            consts = {n: writer.write(f"consts/{prefix}output-{i:03d}.bin", _raw(p.consts[n]))
+                      for i, n in enumerate(p.outputs) if n in p.consts}
+            sections.append(_class_section(p, variants, indices[c], consts))
         ref = _write_reference(model, plan, values, writer) if reference and values is not None else None
-        manifest = _manifest(plan, variants, shards, weight_records, consts, ref, files, weights, backends, wasm)
+        if dynamic is not None:
+            dynamic["classes"] = [{"dims": dims, **section} | ({"wasm": w} if w is not None else {})
+                                  for dims, section, w in zip(dynamic.pop("sizes")[:-1], sections, class_wasm)]
+        manifest = _manifest(sections[-1], shards, weight_records, ref, files, weights, backends, wasm, dynamic)
         (tmp / "manifest.json").write_text(_json(manifest))
         _replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _compile(model, shapes, values, buckets) -> tuple[list[Plan], dict | None]:
+    """The plan of every shape class, smallest first, and the manifest's `dynamic` section (None without
+    buckets), with the classes' dims under "sizes" for now."""
+    if not buckets:
+        return [compile_model(model, shapes, values)], None
+    from .onnx_import import import_onnx
+    from .shape_classes import PAD_VALUE, bucketed_dims, check_padding, classes, input_axes, output_axes, resize
+    from .validate import generate_inputs
+    if values is None:
+        values = generate_inputs(model, shapes)
+    g = import_onnx(model)
+    axes = input_axes(g)
+    dims = bucketed_dims(g, values, buckets)
+    sizes = classes(dims)
+    plans = []
+    bar = Progress("shape classes", len(sizes))
+    for i, c in enumerate(sizes):
+        plans.append(compile_model(model, None, resize(values, g.inputs, axes, c)))
+        bar(i + 1, note=" ".join(f"{s}={v}" for s, v in c.items()))
+    top = plans[-1]
+    shapes_of = [{n: tuple(p.consts[n].shape) if n in p.consts else tuple(p.shapes[n]) for n in p.outputs}
+                 for p in plans]
+    out_axes = dict(zip(top.outputs, output_axes(top.outputs, shapes_of, sizes)))
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise WebjitError("--buckets checks with onnxruntime that padding leaves the outputs unchanged; "
+                          "install it (pip install 'webjit[validate]')") from None
+    check_padding(model, values, g.inputs, axes, dims, out_axes)
+    symbols = list(dims)
+    by_input = dict(zip(g.inputs, axes.inputs))
+    index = {s: i for i, s in enumerate(symbols)}
+    return plans, {
+        "dims": [{"name": s, "max": dims[s][-1], "buckets": dims[s]} for s in symbols],
+        "inputs": [[index.get(s) for s in by_input[n]] for n in top.inputs],
+        "outputs": [[index.get(s) for s in out_axes[n]] for n in top.outputs],
+        "pad": [PAD_VALUE for _ in top.inputs],
+        "sizes": [[c[s] for s in symbols] for c in sizes],
+    }
 
 
 # -- files ---------------------------------------------------------------------------------------------------------
@@ -113,41 +165,56 @@ def _write_kernels(plan: Plan, writer: _Writer) -> dict[str, list[dict]]:
     return out
 
 
-def _write_weights(plan: Plan, writer: _Writer) -> tuple[list[dict], list[dict]]:
-    """Weights in device form, in order of first use, packed into shards of at most SHARD_BYTES. Each weight
-    starts at a 256-byte aligned offset; one bigger than a shard is split into parts over whole shards."""
-    order = list(dict.fromkeys([n for k in plan.kernels for n in k.inputs if n in plan.weights]
-                               + sorted(plan.weights)))
+def _write_weights(plans: list[Plan], writer: _Writer) -> tuple[list[dict], list[dict], list[dict[str, int]]]:
+    """Weights in device form, in order of first use (by the largest class, then the others), packed into shards of
+    at most SHARD_BYTES. Each weight starts at a 256-byte aligned offset; one bigger than a shard is split into parts
+    over whole shards. Classes share a weight when its name and bytes are equal (a constant folded from the shape
+    differs between classes). Returns the shard records, the weight records and, per plan, name -> record index."""
     shards: list[bytearray] = [bytearray()]
-    records = []
-    for name in order:
-        data = plan.weights[name].tobytes()
-        parts = []
-        if len(data) > SHARD_BYTES - _aligned(len(shards[-1])):
-            if shards[-1]:
-                shards.append(bytearray())
-        start = 0
-        while True:
-            shard = shards[-1]
-            offset = _aligned(len(shard))
-            piece = data[start:start + SHARD_BYTES - offset]
-            shard.extend(b"\0" * (offset - len(shard)))
-            shard.extend(piece)
-            parts.append({"shard": len(shards) - 1, "offset": offset, "bytes": len(piece)})
-            start += len(piece)
-            if start >= len(data):
-                break
-            shards.append(bytearray())
-        arr = plan.weights[name]
-        records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": len(data),
-                        "parts": parts})
+    records: list[dict] = []
+    known: dict[tuple[str, str], int] = {}
+    indices: list[dict[str, int]] = [{} for _ in plans]
+    for c in reversed(range(len(plans))):
+        plan = plans[c]
+        order = list(dict.fromkeys([n for k in plan.kernels for n in k.inputs if n in plan.weights]
+                                   + sorted(plan.weights)))
+        for name in order:
+            arr = plan.weights[name]
+            data = arr.tobytes()
+            key = (name, hashlib.sha256(data + repr((arr.dtype.name, arr.shape)).encode()).hexdigest())
+            if key in known:
+                indices[c][name] = known[key]
+                continue
+            known[key] = indices[c][name] = len(records)
+            records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": len(data),
+                            "parts": _pack(data, shards)})
     bar = Progress("weights", len(shards))
     shard_records = []
     for i, shard in enumerate(shards):
         path = writer.write(f"weights/shard-{i:03d}.bin", bytes(shard))
         shard_records.append({"file": path})
         bar(i + 1)
-    return shard_records, records
+    return shard_records, records, indices
+
+
+def _pack(data: bytes, shards: list[bytearray]) -> list[dict]:
+    """Append one weight to the shards; its parts."""
+    parts = []
+    if len(data) > SHARD_BYTES - _aligned(len(shards[-1])):
+        if shards[-1]:
+            shards.append(bytearray())
+    start = 0
+    while True:
+        shard = shards[-1]
+        offset = _aligned(len(shard))
+        piece = data[start:start + SHARD_BYTES - offset]
+        shard.extend(b"\0" * (offset - len(shard)))
+        shard.extend(piece)
+        parts.append({"shard": len(shards) - 1, "offset": offset, "bytes": len(piece)})
+        start += len(piece)
+        if start >= len(data):
+            return parts
+        shards.append(bytearray())
 
 
 def _write_reference(model, plan: Plan, values: dict, writer: _Writer) -> dict:
@@ -170,8 +237,8 @@ def _write_reference(model, plan: Plan, values: dict, writer: _Writer) -> dict:
 
 
 # -- the manifest --------------------------------------------------------------------------------------------------
-def _manifest(plan: Plan, variants, shards, weights, consts, ref, files, weight_format, backends, wasm) -> dict:
-    weight_index = {w["name"]: i for i, w in enumerate(weights)}
+def _class_section(plan: Plan, variants, weight_index: dict[str, int], consts: dict[str, str]) -> dict:
+    """What differs between shape classes: inputs and outputs with their shapes, the pool, the kernels."""
     input_index = {n: i for i, n in enumerate(plan.inputs)}
 
     def binding(name: str, access: str) -> dict:
@@ -186,20 +253,29 @@ def _manifest(plan: Plan, variants, shards, weights, consts, ref, files, weight_
                                                                             for n in k.outputs],
                 "flops": int(k.flops), "bytes": int(k.bytes), "variants": variants[k.name]}
                for k in plan.kernels] if variants is not None else []
+    return {
+        "inputs": [_tensor(plan, n) | {"bytes": nbytes(plan.shapes[n])} for n in plan.inputs],
+        "outputs": [_tensor(plan, n) | {"from": _output_source(plan, n, input_index, consts)} for n in plan.outputs],
+        "pool": [int(b) for b in plan.pool],
+        "kernels": kernels,
+    }
+
+
+def _manifest(top: dict, shards, weights, ref, files, weight_format, backends, wasm, dynamic) -> dict:
     manifest = {
         "format": FORMAT, "version": SCHEMA_VERSION, "generator": f"webjit {__version__}", "backends": backends,
         "limits": {k: DEFAULT_LIMITS[k] for k in ("maxComputeInvocationsPerWorkgroup",
                                                    "maxComputeWorkgroupStorageSize",
                                                    "maxComputeWorkgroupsPerDimension")},
-        "inputs": [_tensor(plan, n) | {"bytes": nbytes(plan.shapes[n])} for n in plan.inputs],
-        "outputs": [_tensor(plan, n) | {"from": _output_source(plan, n, input_index, consts)} for n in plan.outputs],
-        "pool": [int(b) for b in plan.pool],
+        "inputs": top["inputs"], "outputs": top["outputs"], "pool": top["pool"],
         "weights": {"format": weight_format, "shards": shards, "tensors": weights},
-        "kernels": kernels,
+        "kernels": top["kernels"],
         "files": dict(sorted(files.items())),
     }
     if wasm is not None:
         manifest["wasm"] = wasm
+    if dynamic is not None:
+        manifest["dynamic"] = dynamic
     if ref is not None:
         manifest["reference"] = ref
     return manifest

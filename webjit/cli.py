@@ -3,7 +3,7 @@
     webjit validate MODEL.onnx [--inputs F.npz] [--shape name=1x128 ...] [--variants default|all] [--atol 1e-4]
                                [--save-outputs OUT.npz] [--dump DIR]
     webjit bench --native MODEL.onnx [--shape ...] [--inputs F.npz] [--repeats 10] [--budget 60] [--json F]
-    webjit build MODEL.onnx -o DIR [--shape ...] [--inputs F.npz] [--weights fp32] [--no-reference]
+    webjit build MODEL.onnx -o DIR [--shape ...] [--inputs F.npz] [--buckets 16,32,64] [--weights fp32] [--no-reference]
                  [--backends webgpu,wasm]
     webjit serve DIR [--port N]
 
@@ -137,10 +137,13 @@ def cmd_build(args) -> int:
     from .bundle import build
     feeds, shapes = _feeds(args)
     out = build(args.model, args.output, shapes, feeds, weights=args.weights, reference=not args.no_reference,
-                backends=[b.strip() for b in args.backends.split(",") if b.strip()])
+                backends=[b.strip() for b in args.backends.split(",") if b.strip()], buckets=args.buckets)
     manifest = json.loads((out / "manifest.json").read_text())
     size = sum(f["bytes"] for f in manifest["files"].values())
+    classes = manifest.get("dynamic", {}).get("classes", [])
+    dims = ", ".join(f"{d['name']} in {d['buckets']}" for d in manifest.get("dynamic", {}).get("dims", []))
     print(f"{out}: {len(manifest['kernels'])} kernels, {len(manifest['files'])} files, {size / 2**20:.1f} MiB"
+          f"{f', {len(classes) + 1} shape classes ({dims})' if classes else ''}"
           f" ({len(manifest.get('wasm', {}).get('modules', []))} WebAssembly modules)"
           f"{'' if 'reference' in manifest else ' (no reference outputs)'}")
     return 0
@@ -213,6 +216,9 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--weights", choices=["fp32"], default="fp32", help="weight format in the shards")
     w.add_argument("--no-reference", action="store_true",
                    help="do not store the sample inputs and onnxruntime's outputs for them")
+    w.add_argument("--buckets", action="append", metavar="[DIM=]SIZES",
+                   help="serve every size of a dim up to its maximum (from --shape/--inputs) with length buckets, "
+                        "e.g. --buckets 16,32,64 (the sequence dim) or --buckets batch=1,2; repeatable")
     w.add_argument("--backends", default="webgpu,wasm", metavar="LIST",
                    help="comma-separated: webgpu (WGSL kernels), wasm (WebAssembly modules); default both")
     w.set_defaults(fn=cmd_build)

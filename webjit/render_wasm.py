@@ -190,13 +190,26 @@ def _align(x: int) -> int:
     return ceil_div(x, ALIGN) * ALIGN
 
 
-def layout(plan: Plan, threads: int = MAX_THREADS) -> Layout:
+def used_weights(plan: Plan) -> list[str]:
+    """The weights the kernels read, in the order they first read them."""
+    return list(dict.fromkeys(n for k in plan.kernels for n in k.inputs if n in plan.weights))
+
+
+def layout(plan: Plan, threads: int = MAX_THREADS, placed: dict[str, int] | None = None,
+           start: int | None = None) -> Layout:
     """Weights in the order the kernels first read them, then inputs, then the arena's pool buffers (values share
     them as the plan decided), then scratch sized for the most any variant of any kernel in the plan's spaces needs.
-    The same plan always gets the same layout."""
+    The same plan always gets the same layout.
+
+    placed, start: the weights are already placed (name -> offset, by plans of other shapes sharing the memory) and
+    the plan's own buffers start at `start`."""
     offsets, at = {}, HEADER
-    for name in dict.fromkeys(n for k in plan.kernels for n in k.inputs if n in plan.weights):
-        offsets[name], at = at, _align(at + max(plan.weights[name].nbytes, 4))
+    if placed is not None:
+        offsets.update({n: placed[n] for n in used_weights(plan)})
+        at = _align(start)
+    else:
+        for name in used_weights(plan):
+            offsets[name], at = at, _align(at + max(plan.weights[name].nbytes, 4))
     for name in plan.inputs:
         offsets[name], at = at, _align(at + nbytes(plan.shapes[name]))
     pool = []

@@ -7,7 +7,7 @@ const fixture = () => JSON.parse(readFileSync(new URL('./manifest.fixture.json',
 const LIMITS = { maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupStorageSize: 65536, maxComputeWorkgroupsPerDimension: 65535 };
 const SWIFTSHADER = { vendor: 'google', architecture: 'swiftshader', device: '', description: '' };
 const HASH = 'a'.repeat(64);
-const WINNERS = { k00_gather: 'wg512', k01_matmul: 'BM16' };
+const WINNERS = [{ k00_gather: 'wg512', k01_matmul: 'BM16' }];
 
 test('the cache key holds the schema version, the bundle hash and the adapter', () => {
   assert.equal(cacheKey(HASH, SWIFTSHADER), `v${ENTRY_VERSION}/${HASH}/google/swiftshader//`);
@@ -27,7 +27,7 @@ test('adapter strings cannot forge another key (separators are escaped)', () => 
 
 test('a fresh entry for this bundle gives back its winners', () => {
   const entry = makeEntry(HASH, SWIFTSHADER, WINNERS, { source: 'tuned' });
-  assert.deepEqual(validWinners(entry, fixture(), HASH, LIMITS), WINNERS);
+  assert.deepEqual(validWinners(entry, [fixture()], HASH, LIMITS), WINNERS);
 });
 
 test('corrupt or stale entries are ignored', () => {
@@ -39,18 +39,20 @@ test('corrupt or stale entries are ignored', () => {
     ['another schema version', { ...good, version: ENTRY_VERSION + 1 }],
     ['another bundle', { ...good, bundle: 'b'.repeat(64) }],
     ['no winners', { ...good, winners: null }],
-    ['a kernel without a winner', { ...good, winners: { k00_gather: 'wg64' } }],
-    ['a winner that is not a variant', { ...good, winners: { ...WINNERS, k01_matmul: 'BM999' } }],
-    ['a winner that is not a string', { ...good, winners: { ...WINNERS, k01_matmul: 1 } }],
+    ['winners of version 1 (one table, not one per shape class)', { ...good, winners: WINNERS[0] }],
+    ['a table too many', { ...good, winners: [...WINNERS, ...WINNERS] }],
+    ['a kernel without a winner', { ...good, winners: [{ k00_gather: 'wg64' }] }],
+    ['a winner that is not a variant', { ...good, winners: [{ ...WINNERS[0], k01_matmul: 'BM999' }] }],
+    ['a winner that is not a string', { ...good, winners: [{ ...WINNERS[0], k01_matmul: 1 }] }],
   ])) {
-    assert.equal(validWinners(entry, m, HASH, LIMITS), null, why);
+    assert.equal(validWinners(entry, [m], HASH, LIMITS), null, why);
   }
 });
 
 test('a winner that does not fit this device makes the entry stale', () => {
   const small = { ...LIMITS, maxComputeInvocationsPerWorkgroup: 256 };
   const entry = makeEntry(HASH, SWIFTSHADER, WINNERS, {});
-  assert.equal(validWinners(entry, fixture(), HASH, small), null);
+  assert.equal(validWinners(entry, [fixture()], HASH, small), null);
 });
 
 test('without IndexedDB the cache reads nothing and reports why it could not write', async () => {

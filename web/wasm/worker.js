@@ -2,11 +2,11 @@
 // WebAssembly.Memory and calls `run(t, nt)` each time the session asks. Its kernels meet the other workers at the
 // module's atomic barrier (memory.atomic.wait32 is allowed in a worker); the main thread never waits on atomics.
 //
-// Messages in:  {type: 'init', module: WebAssembly.Module, memory: WebAssembly.Memory, t: number, nt: number}
-//               {type: 'run'}
+// Messages in:  {type: 'init', modules: WebAssembly.Module[], memory: WebAssembly.Memory, t: number, nt: number}
+//               {type: 'run', cls: number}      (modules[cls] runs: one module per shape class)
 // Messages out: {type: 'ready'} | {type: 'done'} | {type: 'error', error: string}
 
-/** @type {{run: (t: number, nt: number) => void} | null} */
+/** @type {{run: (t: number, nt: number) => void}[] | null} */
 let kernels = null;
 let thread = 0;
 let threads = 1;
@@ -15,14 +15,14 @@ self.onmessage = async (/** @type {MessageEvent} */ event) => {
   const msg = event.data;
   try {
     if (msg.type === 'init') {
-      const instance = await WebAssembly.instantiate(msg.module, { env: { memory: msg.memory } });
-      kernels = /** @type {any} */ (instance.exports);
+      const instances = await Promise.all(msg.modules.map((/** @type {WebAssembly.Module} */ m) => WebAssembly.instantiate(m, { env: { memory: msg.memory } })));
+      kernels = instances.map((i) => /** @type {any} */ (i.exports));
       thread = msg.t;
       threads = msg.nt;
       self.postMessage({ type: 'ready' });
     } else if (msg.type === 'run') {
       if (!kernels) throw new Error('run before init');
-      kernels.run(thread, threads);
+      kernels[msg.cls].run(thread, threads);
       self.postMessage({ type: 'done' });
     }
   } catch (e) {
