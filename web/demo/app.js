@@ -133,13 +133,13 @@ async function start(backend) {
     : 'WebAssembly';
   showTuning(session);
   demo.embedder = new Embedder(session, new WordPieceTokenizer(tokenizerJson), webjit.Tensor);
-  const { batch, seq } = demo.embedder;
+  const { batch, seq, anyLength } = demo.embedder;
   const t0 = performance.now();
   demo.vectors = await demo.embedder.embed(demo.corpus,
     (done, total) => status(`Embedding the corpus (${done} / ${total})`, done, total));
   const ms = performance.now() - t0;
   status(`Ready: ${demo.corpus.length} sentences embedded in ${(ms / 1000).toFixed(1)} s ` +
-    `(input [${batch}, ${seq}], load ${(session.timings.loadMs / 1000).toFixed(1)} s)`, 1, 1);
+    `(input [${batch}, ${anyLength ? `up to ${seq}` : seq}], load ${(session.timings.loadMs / 1000).toFixed(1)} s)`, 1, 1);
   setState('ready');
 }
 

@@ -1,7 +1,8 @@
 // Sentence embeddings as sentence-transformers makes them for all-MiniLM-L6-v2: the encoder's last hidden state,
 // mean-pooled over the attention mask, then L2-normalised; and ranking by cosine similarity (a dot product of
 // normalised vectors). The session's input shape [batch, seq] is read from the bundle's manifest: texts are
-// truncated and padded to seq and run `batch` at a time.
+// truncated to seq and run `batch` at a time. A bundle built with length buckets takes any length up to seq, so
+// each batch is cut to its longest text (the runtime pads it to the nearest bucket); otherwise texts pad to seq.
 
 /** @typedef {import('./tokenizer.js').WordPieceTokenizer} WordPieceTokenizer */
 
@@ -55,6 +56,10 @@ export class Embedder {
     if (!ids || ids.shape.length !== 2) throw new Error('the bundle has no input_ids input of shape [batch, seq]');
     /** @type {number} */ this.batch = ids.shape[0];
     /** @type {number} */ this.seq = ids.shape[1];
+    const dynamic = session.bundle.manifest.dynamic;
+    const at = session.bundle.manifest.inputs.indexOf(ids);
+    /** Whether the bundle takes any sequence length up to seq. */
+    this.anyLength = Boolean(dynamic && dynamic.inputs[at][1] !== null);
     this.session = session;
     this.tokenizer = tokenizer;
     this.Tensor = Tensor;
@@ -70,7 +75,12 @@ export class Embedder {
     /** @type {Float32Array[]} */ const out = [];
     for (let start = 0; start < texts.length; start += this.batch) {
       const chunk = texts.slice(start, start + this.batch);
-      const rows = Array.from({ length: this.batch }, (_, i) => this.tokenizer.encode(chunk[i] ?? '', this.seq));
+      const encoded = Array.from({ length: this.batch }, (_, i) => this.tokenizer.encode(chunk[i] ?? '', this.seq));
+      const used = this.anyLength
+        ? Math.max(1, ...encoded.map((r) => r.attentionMask.reduce((a, b) => a + b, 0))) : this.seq;
+      const rows = encoded.map((r) => ({
+        inputIds: r.inputIds.slice(0, used), attentionMask: r.attentionMask.slice(0, used), tokenTypeIds: r.tokenTypeIds.slice(0, used),
+      }));
       const columns = {
         input_ids: rows.flatMap((r) => r.inputIds),
         attention_mask: rows.flatMap((r) => r.attentionMask),
@@ -78,7 +88,7 @@ export class Embedder {
       };
       /** @type {Record<string, any>} */ const feeds = {};
       for (const name of this.session.inputNames) {
-        feeds[name] = new this.Tensor('int64', /** @type {any} */ (columns)[name], [this.batch, this.seq]);
+        feeds[name] = new this.Tensor('int64', /** @type {any} */ (columns)[name], [this.batch, used]);
       }
       const result = await this.session.run(feeds);
       const hidden = result.last_hidden_state || result[this.session.outputNames[0]];
