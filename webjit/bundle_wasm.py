@@ -2,10 +2,12 @@
 (`web/wasm/`) needs to run them. Called by `bundle.build`; the manifest section it returns is `wasm` in
 web/MANIFEST.md.
 
-Each module holds the whole plan with each kernel's default WebAssembly variant and exports `run(t, nt)`; it imports
-one linear memory laid out by `render_wasm.layout` (weights, inputs, the arena, per-thread scratch for up to
-MAX_THREADS threads). Four forms: relaxed SIMD (`f32x4.relaxed_madd`) or fixed SIMD (mul + add), each importing a
-shared memory (Web Workers) or an unshared one (one thread, no cross-origin isolation needed).
+Each module holds the whole plan with up to CANDIDATES variants of each kernel (its default first, then the
+nearest in its space) for the runtime to tune on the client (`render_wasm.render_tunable_module`), and exports
+`run(t, nt)` and `steps(k, reps, t, nt)`. It imports one linear memory laid out by `render_wasm.layout` (weights,
+inputs, the arena, per-thread scratch for up to MAX_THREADS threads, then the table of each kernel's chosen
+variant). Four forms: relaxed SIMD (`f32x4.relaxed_madd`) or fixed SIMD (mul + add), each importing a shared
+memory (Web Workers) or an unshared one (one thread, no cross-origin isolation needed).
 """
 from __future__ import annotations
 
@@ -16,11 +18,33 @@ import wasmtime
 
 from .errors import WebjitError
 from .plan import Plan
-from .render_wasm import ALIGN, HEADER, MAX_THREADS, PAGE, layout, render_module, used_weights
+from .render_wasm import ALIGN, HEADER, MAX_THREADS, PAGE, layout, render_tunable_module, used_weights
 from .space import ceil_div
 from .space_wasm import REGISTERS, retarget
 
 FORMS = [(simd, shared) for simd in ("relaxed", "fixed") for shared in (False, True)]
+CANDIDATES = 4  # variants per kernel in a bundle's modules, tuned in the browser (each one adds code to download)
+
+
+def _candidates(plans: dict) -> dict[str, dict]:
+    """Per kernel, the same number of candidates in both SIMD forms."""
+    out = {}
+    for kr, kf in zip(plans["relaxed"].kernels, plans["fixed"].kernels):
+        n = min(CANDIDATES, len(kr.space), len(kf.space))
+        out[kr.name] = {"relaxed": list(kr.space[:n]), "fixed": list(kf.space[:n])}
+    return out
+
+
+def _kernels(plan: Plan, candidates: dict[str, dict]) -> list[dict]:
+    """The manifest's record of each kernel's candidates; kernels with equal work and candidates form a group,
+    tuned once."""
+    groups: dict[tuple, int] = {}
+    out = []
+    for k in plan.kernels:
+        keys = {simd: [v.key for v in vs] for simd, vs in candidates[k.name].items()}
+        group = groups.setdefault((k.kind, repr(sorted(k.params.items())), repr(keys)), len(groups))
+        out.append({"name": k.name, "group": group, "flops": int(k.flops), "variants": keys})
+    return out
 
 
 def write_wasm(plans: list[Plan], writer, weights: list[dict], indices: list[dict[str, int]]
@@ -45,24 +69,29 @@ def write_wasm(plans: list[Plan], writer, weights: list[dict], indices: list[dic
             raise WebjitError("internal: the relaxed and fixed SIMD forms of the plan lay out memory differently")
         forms.append(retargeted)
         lays.append(by_simd["relaxed"])
-    size = max(lay.size for lay in lays)
+    selects = [ceil_div(lay.size, ALIGN) * ALIGN for lay in lays]  # each class's table of chosen variants
+    size = max(sel + 4 * len(plan.kernels) + ALIGN for sel, plan in zip(selects, plans))
     sections = []
-    for plan, retargeted, lay in zip(plans, forms, lays):
+    for plan, retargeted, lay, select in zip(plans, forms, lays, selects):
         lay = replace(lay, size=size)
+        candidates = _candidates(retargeted)
         modules = []
         for simd, shared in FORMS:
-            p = retargeted[simd]
-            binary = wasmtime.wat2wasm(render_module(p, {k.name: k.default() for k in p.kernels}, lay, shared))
+            wat = render_tunable_module(retargeted[simd], {n: c[simd] for n, c in candidates.items()}, lay, select,
+                                        shared)
+            binary = wasmtime.wat2wasm(wat)
             path = writer.write(f"wasm/{hashlib.sha256(binary).hexdigest()}.wasm", bytes(binary))
             modules.append({"simd": simd, "shared": shared, "file": path})
         sections.append({
             "modules": modules,
+            "select": select,
+            "kernels": _kernels(plan, candidates),
             "inputs": [lay.offsets[n] for n in plan.inputs],
             "outputs": [lay.offsets[n] if n in plan.slots and n not in plan.consts and n not in plan.inputs
                         else None for n in plan.outputs],
         })
     top = sections[-1]
     return ({"pages": ceil_div(size, PAGE), "maxThreads": MAX_THREADS,
-             "registers": REGISTERS, "modules": top["modules"],
+             "registers": REGISTERS, "modules": top["modules"], "select": top["select"], "kernels": top["kernels"],
              "weights": [{"tensor": t, "offset": o} for t, o in sorted(placed.items(), key=lambda e: e[1])],
              "inputs": top["inputs"], "outputs": top["outputs"]}, sections[:-1])

@@ -241,8 +241,9 @@ def function_name(spec: KernelSpec) -> str:
     return spec.name or spec.kind
 
 
-def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str], lay: Layout) -> str:
-    """WAT text of one kernel function for one variant. dtypes: the dtype of every buffer the kernel binds."""
+def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str], lay: Layout, fname: str | None = None) -> str:
+    """WAT text of one kernel function for one variant. dtypes: the dtype of every buffer the kernel binds.
+    fname: the function's name (default: the kernel's)."""
     for d in list(spec.inputs) + list(spec.outputs):
         if dtypes[d] not in TYPES:
             raise UnsupportedOp(f"node '{spec.node}': tensors of type {dtypes[d]} are not supported "
@@ -252,7 +253,7 @@ def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str], lay: Layo
     outb = [lay.offsets[n] for n in spec.outputs]
     p = KINDS[spec.kind](spec.params, variant.v, inb, outb)
     return _env().get_template(f"{spec.kind}.wat.j2").render(
-        **p, **variant.v, fname=function_name(spec), scratch=lay.scratch,
+        **p, **variant.v, fname=fname or function_name(spec), scratch=lay.scratch,
         scratch_per_thread=lay.scratch_per_thread)
 
 
@@ -266,3 +267,22 @@ def render_module(plan: Plan, variants: dict[str, Variant], lay: Layout, shared:
     """Stage entry point: the whole plan as one WAT module."""
     funcs = [render(k, variants[k.name], plan.dtypes, lay) for k in plan.kernels]
     return module(funcs, [function_name(k) for k in plan.kernels], lay, shared)
+
+
+def render_tunable_module(plan: Plan, candidates: dict[str, list[Variant]], lay: Layout, select: int,
+                          shared: bool = False) -> str:
+    """The whole plan as one WAT module holding several variants of each kernel, for tuning on the client.
+
+    Every candidate is a function in one table, kernel by kernel in plan order and each kernel's candidates in
+    order (kernel k's candidate v is entry base_k + v, base_k the number of candidates of the kernels before it).
+    The 32-bit word at `select + 4 k` of the memory holds the table entry kernel k runs: the caller writes it
+    before the first run and whenever a choice changes. Exports `run(t, nt)`, the whole plan, and
+    `steps(k, reps, t, nt)`, which runs kernel k `reps` times (reps >= 1) with a barrier after each, to time it."""
+    funcs, entries = [], []
+    for k in plan.kernels:
+        for i, v in enumerate(candidates[k.name]):
+            entries.append(f"{function_name(k)}_v{i}")
+            funcs.append(render(k, v, plan.dtypes, lay, fname=entries[-1]))
+    return _env().get_template("module.wat.j2").render(
+        pages=lay.pages, shared=shared, functions=funcs, names=[function_name(k) for k in plan.kernels],
+        table=entries, select=select)

@@ -111,3 +111,21 @@ def test_a_tampered_wasm_module_is_refused_with_a_hash_error_naming_it(page, min
     }""")
     assert error is not None and error["name"] == "IntegrityError"
     assert error["message"].startswith(f"{path}: SHA-256 hash mismatch: expected {m['files'][path]['sha256']}, got ")
+
+
+def test_wasm_tunes_its_candidates_on_load_and_a_second_load_takes_the_winners_from_the_cache(page):
+    body = """async ({webjit, create}) => {
+        const options = {executionProviders: ['wasm'], wasm: {numThreads: 2}, tuning: {budgetMs: 1500}};
+        const summary = (s) => ({source: s.tuningReport.source, timer: s.tuningReport.timer,
+            tried: s.tuningReport.kernels.reduce((n, k) => n + k.tried, 0),
+            winners: s.tuningReport.kernels.map((k) => `${k.kernel}=${k.winner}`)});
+        const first = summary(await create('/', options));
+        const second = summary(await create('/', options));
+        const forced = summary(await create('/', {...options, tuning: {budgetMs: 0, force: true}}));
+        return {first, second, forced};
+    }"""
+    got = run(page, body)
+    assert got["first"]["source"] == "tuned" and got["first"]["timer"] == "wall-clock" and got["first"]["tried"] > 1
+    assert got["second"]["source"] == "cache" and got["second"]["tried"] == 0
+    assert got["second"]["winners"] == got["first"]["winners"]
+    assert got["forced"]["source"] == "tuned"  # force skips the cache; a zero budget still times one kernel group

@@ -33,7 +33,8 @@ def manifest(out: Path) -> dict:
     return json.loads((out / "manifest.json").read_text())
 
 
-def run_like_the_browser(out: Path, simd: str, feeds: dict) -> dict[str, np.ndarray]:
+def run_like_the_browser(out: Path, simd: str, feeds: dict, choice=lambda kernel: 0) -> dict[str, np.ndarray]:
+    """Run the bundle's unshared module of one SIMD form as web/wasm/ does, kernel k on its candidate choice(k)."""
     m = manifest(out)
     w = m["wasm"]
     mod = next(x for x in w["modules"] if x["simd"] == simd and not x["shared"])
@@ -50,6 +51,11 @@ def run_like_the_browser(out: Path, simd: str, feeds: dict) -> dict[str, np.ndar
     for info, at in zip(m["inputs"], w["inputs"]):
         data = np.asarray(feeds[info["name"]]).astype(info["deviceDtype"]).tobytes()
         mem[at:at + len(data)] = np.frombuffer(data, np.uint8)
+    base = 0
+    for i, k in enumerate(w["kernels"]):  # the table of chosen variants: entry base_k + v for kernel k
+        v = min(choice(k), len(k["variants"][simd]) - 1)
+        mem[w["select"] + 4 * i:w["select"] + 4 * i + 4] = np.frombuffer(np.uint32(base + v).tobytes(), np.uint8)
+        base += len(k["variants"][simd])
     instance = wasmtime.Instance(store, wasmtime.Module(engine, (out / mod["file"]).read_bytes()), [memory])
     instance.exports(store)["run"](store, 0, 1)
     return {t["name"]: mem[at:at + t["from"]["bytes"]].copy().view(t["deviceDtype"]).reshape(t["shape"])
@@ -69,6 +75,23 @@ def test_the_wasm_modules_run_from_the_manifest_layout_and_match_onnxruntime(mod
     assert set(got) == set(want)
     for name in want:
         np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-6)
+
+
+@pytest.mark.parametrize("simd", ["relaxed", "fixed"])
+def test_every_candidate_a_module_holds_for_tuning_matches_onnxruntime(model, tmp_path, simd):
+    out = bundle.build(model[0], tmp_path / "b", values=model[1])
+    m = manifest(out)
+    kernels = m["wasm"]["kernels"]
+    assert [k["name"] for k in kernels] == [k["name"] for k in m["kernels"]]
+    assert all(len(k["variants"]["relaxed"]) == len(k["variants"]["fixed"]) >= 1 for k in kernels)
+    matmuls = [k["group"] for k in kernels if k["name"].endswith("matmul")]
+    assert len(set(matmuls)) < len(matmuls)  # equal layers share a group (tuned once)
+    want = {t["name"]: np.frombuffer((out / t["file"]).read_bytes(), t["dtype"]).reshape(t["shape"])
+            for t in m["reference"]["outputs"]}
+    for v in range(max(len(k["variants"][simd]) for k in kernels)):
+        got = run_like_the_browser(out, simd, model[1], choice=lambda k: v)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-6, err_msg=f"candidate {v}")
 
 
 def test_backends_choose_what_the_bundle_holds(model, tmp_path):

@@ -11,7 +11,8 @@ const fixture = () => {
   m.wasm = {
     pages: 1, maxThreads: 16, registers: 16,
     modules: [{ simd: 'relaxed', shared: false, file: 'wasm/a.wasm' }, { simd: 'fixed', shared: false, file: 'wasm/a.wasm' }],
-    weights: [{ tensor: 0, offset: 64 }], inputs: [192], outputs: [256],
+    weights: [{ tensor: 0, offset: 64 }], inputs: [192], outputs: [256], select: 1024,
+    kernels: m.kernels.map((/** @type {any} */ k, /** @type {number} */ i) => ({ name: k.name, group: i, flops: k.flops, variants: { relaxed: ['a', 'b'], fixed: ['c', 'd'] } })),
   };
   return m;
 };
@@ -51,4 +52,10 @@ test('a module file must be a listed wasm/ file of the bundle', () => {
 
 test('SIMD support is detected by validating a tiny module', () => {
   assert.ok(['relaxed', 'fixed'].includes(/** @type {string} */ (simdSupport())));
+});
+
+test('kernel candidates must come in both SIMD forms, as many in each, and the choice table must fit', () => {
+  rejects((m) => { m.wasm.kernels[0].variants.fixed = ['c']; }, /wasm.kernels\[0\]: expected .* as many candidates in each form/);
+  rejects((m) => { m.wasm.kernels[0].variants.relaxed = []; m.wasm.kernels[0].variants.fixed = []; }, /wasm.kernels\[0\]/);
+  rejects((m) => { m.wasm.select = 65536 - 4; }, /wasm.select: \d+ bytes at 65532 do not fit the memory/);
 });

@@ -2,6 +2,7 @@
 // linear memory from the bundle's weight shards.
 
 import { ManifestError } from '../manifest.js';
+import { partsInShard } from '../weights.js';
 
 export const PAGE = 65536;
 
@@ -22,6 +23,7 @@ export function simdSupport() {
 /**
  * @typedef {{simd: 'relaxed' | 'fixed', shared: boolean, file: string}} WasmModule
  * @typedef {{pages: number, maxThreads: number, registers: number, modules: WasmModule[],
+ *            select: number, kernels: import('./choices.js').WasmKernel[],
  *            weights: {tensor: number, offset: number}[], inputs: number[], outputs: (number | null)[]}} WasmSection
  */
 
@@ -50,6 +52,15 @@ export function validateWasm(m) {
     if (!['relaxed', 'fixed'].includes(mod.simd) || typeof mod.shared !== 'boolean') fail(`modules[${i}]`, 'expected simd and shared');
     if (!Object.hasOwn(m.files, mod.file) || !mod.file.startsWith('wasm/')) fail(`modules[${i}].file`, `'${mod.file}' is not a wasm file of this bundle`);
   });
+  if (!Array.isArray(w.kernels) || !w.kernels.length) fail('kernels', 'expected a list of kernels');
+  w.kernels.forEach((/** @type {any} */ k, /** @type {number} */ i) => {
+    const v = k && k.variants;
+    if (typeof k.name !== 'string' || !Number.isSafeInteger(k.group) || !v || !Array.isArray(v.relaxed) || !Array.isArray(v.fixed)
+        || !v.relaxed.length || v.relaxed.length !== v.fixed.length || ![...v.relaxed, ...v.fixed].every((x) => typeof x === 'string')) {
+      fail(`kernels[${i}]`, 'expected {name, group, flops, variants: {relaxed, fixed}} with as many candidates in each form');
+    }
+  });
+  inside(w.select, 4 * w.kernels.length, 'select');
   if (!Array.isArray(w.weights) || !Array.isArray(w.inputs) || !Array.isArray(w.outputs)) fail('weights', 'expected weights, inputs, outputs lists');
   w.weights.forEach((/** @type {any} */ e, /** @type {number} */ i) => {
     const t = m.weights.tensors[int(e.tensor, `weights[${i}].tensor`)];
@@ -71,7 +82,8 @@ export function validateWasm(m) {
 }
 
 /**
- * Fetch the weight shards (each checked against its SHA-256) and copy every weight the modules read to its offset.
+ * Fetch the weight shards (each checked against its SHA-256) and copy every weight the modules read to its offset,
+ * widening float16-stored weights to float32.
  * @param {import('../manifest.js').Bundle} bundle
  * @param {WebAssembly.Memory} memory
  * @param {(e: {phase: string, done?: number, total?: number}) => void} progress
@@ -88,12 +100,8 @@ export async function writeWeights(bundle, memory, progress) {
       const index = next++;
       const bytes = await bundle.bytes(shards[index].file);
       for (const { tensor, offset } of w.weights) {
-        let dst = offset;
-        for (const part of tensors[tensor].parts) {
-          if (part.shard === index && part.bytes > 0) {
-            new Uint8Array(memory.buffer, dst, part.bytes).set(new Uint8Array(bytes, part.offset, part.bytes));
-          }
-          dst += part.bytes;
+        for (const part of partsInShard(tensors[tensor], index, bytes)) { // float16-stored: widened into the memory
+          part.copyTo(new Uint8Array(memory.buffer, offset + part.at, part.deviceBytes));
         }
       }
       loaded += bytes.byteLength;

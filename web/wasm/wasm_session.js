@@ -18,8 +18,13 @@ import { InferenceSession, cropped } from '../session.js';
 import { fromDevice, fromRaw } from '../tensor.js';
 import { actualShape, shapeClasses } from '../classes.js';
 import { simdSupport, validateWasm, writeWeights } from './layout.js';
+import { chosenFrom, groups, tableEntries, tunerKernels, wasmDevice } from './choices.js';
+import { DEFAULT_REPEATS, SLOWER, median, tune } from '../tuner.js';
+import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
 
 const DEFAULT_MAX_THREADS = 4;
+const TARGET_MS = 2; // a timed call of `steps` should last at least this long
+const MAX_REPS = 64;
 
 /** Web Workers that each call the module's run(t, nt) over one shared memory. */
 class Workers {
@@ -60,6 +65,16 @@ class Workers {
   /** @param {number} cls  the shape class whose module runs */
   run(cls) {
     return this._all(() => ({ type: 'run', cls }));
+  }
+
+  /**
+   * Every thread runs kernel k of class cls `reps` times (the module's `steps`).
+   * @param {number} cls
+   * @param {number} k
+   * @param {number} reps
+   */
+  steps(cls, k, reps) {
+    return this._all(() => ({ type: 'steps', cls, k, reps }));
   }
 
   terminate() {
@@ -114,9 +129,148 @@ export class WasmSession {
       const instances = await Promise.all(modules.map((module) => WebAssembly.instantiate(module, { env: { memory } })));
       session._instances = instances.map((i) => /** @type {{run: (t: number, nt: number) => void}} */ (/** @type {any} */ (i.exports)));
     }
+    try {
+      await session._choose(options, progress);
+    } catch (e) {
+      session.release();
+      throw e;
+    }
     session.timings.loadMs = performance.now() - started;
     progress({ phase: 'ready' });
     return session;
+  }
+
+  /**
+   * Pick every kernel's variant: from the cache when it holds this bundle's winners for this CPU form and thread
+   * count, else by tuning within the budget (then cached), else the defaults (`tuning: false`).
+   * @param {import('../session.js').SessionOptions} options
+   * @param {(e: import('../session.js').ProgressEvent) => void} progress
+   */
+  async _choose(options, progress) {
+    const { simd, threads } = this.wasm;
+    const tuning = options.tuning === false ? null
+      : { budgetMs: 2000, repeats: DEFAULT_REPEATS, force: false, ...options.tuning };
+    const device = wasmDevice(simd, threads, globalThis.navigator.hardwareConcurrency || 1);
+    const key = cacheKey(this.bundle.hash, device);
+    const useCache = options.cache !== false;
+    const entry = useCache && !(tuning && tuning.force) ? await readEntry(key) : null;
+    const cached = entry && entry.version === ENTRY_VERSION && entry.bundle === this.bundle.hash
+      && Array.isArray(entry.winners) && entry.winners.length === this._classes.length
+      ? this._classes.map((c, i) => chosenFrom(entry.winners[i], c.manifest.wasm.kernels, simd)) : null;
+    if (cached && cached.every((x) => x)) {
+      this._classes.forEach((c, i) => { c.chosen = /** @type {number[]} */ (cached[i]); this._select(c); });
+      this.tuningReport = this._report('cache', 0, 0, true, this._classes.flatMap((c) => this._rows(c)));
+      return;
+    }
+    this._classes.forEach((c) => this._select(c));
+    if (!tuning) return;
+    const started = performance.now();
+    this.tuningReport = await this._tune(tuning.budgetMs, tuning.repeats, progress);
+    this.timings.tuningMs = performance.now() - started;
+    if (useCache && this.tuningReport.kernels.some((k) => k.tried > 0)) {
+      const won = this._classes.map((c) => Object.fromEntries(c.manifest.wasm.kernels.map((k, i) => [k.name, k.variants[simd][c.chosen[i]]])));
+      const err = await writeEntry(key, makeEntry(this.bundle.hash, device, won, this.tuningReport));
+      if (err) /** @type {any} */ (this.tuningReport).cacheError = err;
+    }
+  }
+
+  /**
+   * Tune every class, the largest first, each with the share of what is left of the budget that its work has
+   * among the classes not yet tuned (as the WebGPU session does). Variants are timed on the session's own threads.
+   * @param {number} budgetMs
+   * @param {number} repeats
+   * @param {(e: import('../session.js').ProgressEvent) => void} progress
+   */
+  async _tune(budgetMs, repeats, progress) {
+    const start = performance.now();
+    const order = [...this._classes].reverse();
+    let work = order.reduce((s, c) => s + Math.max(c.flops, 1), 0);
+    const rows = [];
+    let complete = true;
+    for (const c of order) {
+      const flops = Math.max(c.flops, 1);
+      const share = Math.max(0, budgetMs - (performance.now() - start)) * (flops / work);
+      work -= flops;
+      const kernels = tunerKernels(c.manifest.wasm.kernels, this.wasm.simd);
+      const report = await tune({
+        kernels,
+        groups: groups(c.manifest.wasm.kernels),
+        current: c.chosen,
+        candidates: (k) => kernels[k].variants.map((_, i) => i),
+        prepare: async () => {},
+        measure: (k, v, best) => this._measure(c, k, v, best, repeats),
+        choose: async (ks, v) => {
+          ks.forEach((k) => { c.chosen[k] = v; });
+          this._select(c);
+        },
+        budgetMs: share,
+        now: () => performance.now(),
+        timer: 'wall-clock',
+        always: c === order[0],
+        onProgress: progress,
+      });
+      complete = complete && report.complete;
+      rows.unshift(...report.kernels.map((r) => ({ ...r, dims: c.dims })));
+    }
+    return this._report('tuned', budgetMs, performance.now() - start, complete, rows);
+  }
+
+  /**
+   * Median milliseconds of candidate v of kernel k: one warm-up call, then `repeats` calls of enough steps to last
+   * TARGET_MS (none when the warm-up is over SLOWER times `best`). Leaves candidate v chosen.
+   * @param {any} c
+   * @param {number} k
+   * @param {number} v
+   * @param {number} best
+   * @param {number} repeats
+   */
+  async _measure(c, k, v, best, repeats) {
+    c.chosen[k] = v;
+    this._select(c);
+    const time = async (/** @type {number} */ reps) => {
+      const t = performance.now();
+      if (this._workers) await this._workers.steps(c.index, k, reps);
+      else /** @type {any[]} */ (this._instances)[c.index].steps(k, reps, 0, 1);
+      return (performance.now() - t) / reps;
+    };
+    const warm = await time(1);
+    if (warm > SLOWER * best) return warm;
+    const reps = Math.min(MAX_REPS, Math.max(1, Math.ceil(TARGET_MS / Math.max(warm, 1e-3))));
+    const times = [];
+    for (let r = 0; r < repeats; r++) times.push(await time(reps));
+    return median(times);
+  }
+
+  /**
+   * Write class c's table of chosen variants into the memory.
+   * @param {any} c
+   */
+  _select(c) {
+    const w = c.manifest.wasm;
+    new Uint32Array(this.memory.buffer, w.select, w.kernels.length).set(tableEntries(w.kernels, this.wasm.simd, c.chosen));
+  }
+
+  /**
+   * The report rows of class c's kernels as chosen now, untimed.
+   * @param {any} c
+   */
+  _rows(c) {
+    const simd = this.wasm.simd;
+    return c.manifest.wasm.kernels.map((/** @type {any} */ k, /** @type {number} */ i) => ({
+      kernel: k.name, dims: c.dims, sharedWith: null, candidates: k.variants[simd].length, tried: 0, times: {}, errors: {},
+      winner: k.variants[simd][c.chosen[i]],
+    }));
+  }
+
+  /**
+   * @param {'tuned' | 'cache'} source
+   * @param {number} budgetMs
+   * @param {number} elapsedMs
+   * @param {boolean} complete
+   * @param {any[]} kernels
+   */
+  _report(source, budgetMs, elapsedMs, complete, kernels) {
+    return { source, timer: 'wall-clock', budgetMs, elapsedMs, complete, kernels };
   }
 
   /**
@@ -134,9 +288,11 @@ export class WasmSession {
     this.wasm = info;
     /** @type {string[]} */ this.inputNames = m.inputs.map((t) => t.name);
     /** @type {string[]} */ this.outputNames = m.outputs.map((t) => t.name);
-    /** @type {{source: 'off'}} */ this.tuningReport = { source: 'off' };
+    /** @type {any} */ this.tuningReport = { source: 'off' };
     /** @type {{loadMs: number, tuningMs: number}} */ this.timings = { loadMs: 0, tuningMs: 0 };
-    this._classes = shapeClasses(m).map((c) => ({ ...c, consts: c.manifest.outputs.map(() => null) }));
+    this._classes = shapeClasses(m).map((c) => ({
+      ...c, consts: c.manifest.outputs.map(() => null), chosen: /** @type {any} */ (c.manifest).wasm.kernels.map(() => 0),
+    }));
     /** @type {{run: (t: number, nt: number) => void}[] | null} */ this._instances = null;
     /** @type {Workers | null} */ this._workers = null;
     /** @type {Error | null} */ this._broken = null;

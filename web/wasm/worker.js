@@ -4,6 +4,7 @@
 //
 // Messages in:  {type: 'init', modules: WebAssembly.Module[], memory: WebAssembly.Memory, t: number, nt: number}
 //               {type: 'run', cls: number}      (modules[cls] runs: one module per shape class)
+//               {type: 'steps', cls: number, k: number, reps: number}   (kernel k alone, reps times: tuning)
 // Messages out: {type: 'ready'} | {type: 'done'} | {type: 'error', error: string}
 
 /** @type {{run: (t: number, nt: number) => void}[] | null} */
@@ -23,6 +24,10 @@ self.onmessage = async (/** @type {MessageEvent} */ event) => {
     } else if (msg.type === 'run') {
       if (!kernels) throw new Error('run before init');
       kernels[msg.cls].run(thread, threads);
+      self.postMessage({ type: 'done' });
+    } else if (msg.type === 'steps') {
+      if (!kernels) throw new Error('steps before init');
+      /** @type {any} */ (kernels[msg.cls]).steps(msg.k, msg.reps, thread, threads);
       self.postMessage({ type: 'done' });
     }
   } catch (e) {
