@@ -7,6 +7,7 @@ export const SUPPORTED_VERSIONS = [1];
 const TYPES = ['float32', 'int64', 'int32', 'bool'];
 const DEVICE_TYPES = ['float32', 'int32', 'uint32'];
 const WEIGHT_TYPES = ['float32', 'int32', 'uint32'];
+const WEIGHT_FORMATS = ['fp32', 'fp16'];
 // Bundle files are generated names in known folders: nothing can point outside the bundle.
 const SAFE_PATH = /^(kernels|weights|reference|consts|wasm)\/[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -30,7 +31,7 @@ export class IntegrityError extends Error {
  * @typedef {'float32' | 'int64' | 'int32' | 'bool'} TensorType
  * @typedef {{name: string, dtype: TensorType, deviceDtype: 'float32' | 'int32' | 'uint32', shape: number[], bytes?: number,
  *            from?: {pool?: number, bytes?: number, input?: number, const?: string}}} TensorInfo
- * @typedef {{name: string, dtype: string, shape: number[], bytes: number,
+ * @typedef {{name: string, dtype: string, shape: number[], bytes: number, stored?: 'float16',
  *            parts: {shard: number, offset: number, bytes: number}[]}} WeightInfo
  * @typedef {{format: string, version: number, generator: string, limits: Object<string, number>,
  *            inputs: TensorInfo[], outputs: TensorInfo[], pool: number[],
@@ -88,6 +89,7 @@ export function validateManifest(m) {
   }
   if (!isObject(m.weights)) fail('weights', 'expected an object');
   const shards = list(m.weights.shards, 'weights.shards').map((s, i) => file(s && s.file, `weights.shards[${i}].file`));
+  const format = oneOf(m.weights.format, WEIGHT_FORMATS, 'weights.format');
   const weights = list(m.weights.tensors, 'weights.tensors');
   weights.forEach((w, i) => {
     const at = `weights.tensors[${i}]`;
@@ -95,17 +97,29 @@ export function validateManifest(m) {
     str(w.name, `${at}.name`);
     oneOf(w.dtype, WEIGHT_TYPES, `${at}.dtype`);
     shape(w.shape, `${at}.shape`);
+    // float16-stored (fp16 bundles only, float32 weights only): the parts hold 2 bytes per 4-byte device element
+    const half = w.stored !== undefined;
+    if (half) {
+      oneOf(w.stored, ['float16'], `${at}.stored`);
+      if (format !== 'fp16' || w.dtype !== 'float32') fail(`${at}.stored`, 'only float32 weights of an fp16 bundle are stored as float16');
+    }
+    const unit = half ? 2 : 4;
     let total = 0;
     list(w.parts, `${at}.parts`).forEach((p, j) => {
       const pat = `${at}.parts[${j}]`;
       if (int(p.shard, `${pat}.shard`) >= shards.length) fail(`${pat}.shard`, `no shard ${p.shard}`);
       int(p.offset, `${pat}.offset`);
       int(p.bytes, `${pat}.bytes`);
-      if (p.offset % 4 || p.bytes % 4) fail(pat, 'offset and size must be multiples of 4');
+      if (p.offset % 4 || p.bytes % unit) fail(pat, `offset must be a multiple of 4 and size a multiple of ${unit}`);
       if (p.offset + p.bytes > m.files[shards[p.shard]].bytes) fail(pat, 'runs past the end of its shard');
       total += p.bytes;
     });
-    if (int(w.bytes, `${at}.bytes`) !== total) fail(`${at}.bytes`, `${w.bytes}, but its parts hold ${total}`);
+    const device = half ? 2 * total : total;
+    if (int(w.bytes, `${at}.bytes`) !== device) {
+      fail(`${at}.bytes`, `${w.bytes}, but its parts hold ${half ? `${total} bytes of float16, ${device} as float32` : total}`);
+    }
+    const elements = w.shape.reduce((/** @type {number} */ a, /** @type {number} */ b) => a * b, 1);
+    if (w.bytes !== 4 * elements) fail(`${at}.bytes`, `${w.bytes}, but shape [${w.shape}] takes ${4 * elements}`);
   });
   /**
    * One shape class: the top level (at = '') or an entry of dynamic.classes.

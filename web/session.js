@@ -19,6 +19,7 @@ import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune } f
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
 import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
 import { actualShape, pickClass, reshapeInto, shapeClasses } from './classes.js';
+import { partsInShard } from './weights.js';
 
 const SHARD_CONCURRENCY = 2;
 const EXECUTION_PROVIDERS = ['webgpu', 'wasm'];
@@ -228,12 +229,8 @@ export class InferenceSession {
         const index = next++;
         const bytes = await this.bundle.bytes(shards[index].file);
         tensors.forEach((w, wi) => {
-          let dst = 0;
-          for (const part of w.parts) {
-            if (part.shard === index && part.bytes > 0) {
-              this.device.queue.writeBuffer(this.buffers.weight[wi], dst, bytes, part.offset, part.bytes);
-            }
-            dst += part.bytes;
+          for (const part of partsInShard(w, index, bytes)) { // float16-stored weights widen to float32 here
+            this.device.queue.writeBuffer(this.buffers.weight[wi], part.at, part.data());
           }
         });
         loaded += bytes.byteLength;

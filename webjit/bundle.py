@@ -4,9 +4,9 @@
 
 A bundle is data only: `manifest.json` (schema in web/MANIFEST.md), one WGSL file per distinct kernel source
 (`kernels/<sha256>.wgsl`), the plan as WebAssembly modules with their memory layout (`wasm/<sha256>.wasm`,
-`bundle_wasm.py`), weight shards in device form (`weights/shard-NNN.bin`) and, when onnxruntime is
-installed, the sample inputs with onnxruntime's outputs for them (`reference/`). Every file is listed in the
-manifest with its SHA-256. Names from the model appear only as JSON strings in the manifest.
+`bundle_wasm.py`), weight shards (`weights/shard-NNN.bin`: device form, or with `weights="fp16"` float32 weights
+as IEEE float16 that the runtime widens back on load) and, when onnxruntime is installed, the sample inputs with
+onnxruntime's outputs for them (`reference/`). Every file is listed in the manifest with its SHA-256. Names from the model appear only as JSON strings in the manifest.
 
 The bundle is written into a temporary folder next to the destination and renamed into place: a failed build
 leaves nothing behind and keeps the previous bundle.
@@ -35,7 +35,8 @@ FORMAT = "webjit-bundle"
 SCHEMA_VERSION = 1
 SHARD_BYTES = 32_000_000  # at most 32 MB per weight shard (a multiple of ALIGN)
 DEVICE_DTYPE = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32"}
-WEIGHT_FORMATS = ("fp32",)
+WEIGHT_FORMATS = ("fp32", "fp16")  # fp16: float32 weights stored as float16 (half the bytes), widened on load
+FP16_MAX = float(np.finfo(np.float16).max)  # 65504: a weight with a larger finite value stays float32 under fp16
 BACKENDS = ("webgpu", "wasm")
 
 
@@ -62,7 +63,7 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
         tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be served
         files: dict[str, dict] = {}
         writer = _Writer(tmp, files)
-        shards, weight_records, indices = _write_weights(plans, writer)
+        shards, weight_records, indices = _write_weights(plans, writer, weights)
         wasm, class_wasm = (write_wasm(plans, writer, weight_records, indices) if "wasm" in backends
                             else (None, [None] * (len(plans) - 1)))
         sections = []
@@ -165,10 +166,11 @@ def _write_kernels(plan: Plan, writer: _Writer) -> dict[str, list[dict]]:
     return out
 
 
-def _write_weights(plans: list[Plan], writer: _Writer) -> tuple[list[dict], list[dict], list[dict[str, int]]]:
-    """Weights in device form, in order of first use (by the largest class, then the others), packed into shards of
-    at most SHARD_BYTES. Each weight starts at a 256-byte aligned offset; one bigger than a shard is split into parts
-    over whole shards. Classes share a weight when its name and bytes are equal (a constant folded from the shape
+def _write_weights(plans: list[Plan], writer: _Writer, weight_format: str = "fp32"
+                   ) -> tuple[list[dict], list[dict], list[dict[str, int]]]:
+    """Weights in device form (or, with weight_format "fp16", float32 ones as float16: `_stored`), in order of first
+    use (by the largest class, then the others), packed into shards of at most SHARD_BYTES. Each weight starts at a
+    256-byte aligned offset; one bigger than a shard is split into parts over whole shards. Classes share a weight when its name and bytes are equal (a constant folded from the shape
     differs between classes). Returns the shard records, the weight records and, per plan, name -> record index."""
     shards: list[bytearray] = [bytearray()]
     records: list[dict] = []
@@ -186,8 +188,9 @@ def _write_weights(plans: list[Plan], writer: _Writer) -> tuple[list[dict], list
                 indices[c][name] = known[key]
                 continue
             known[key] = indices[c][name] = len(records)
-            records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": len(data),
-                            "parts": _pack(data, shards)})
+            stored, extra = _stored(name, arr, weight_format)
+            records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": len(data)}
+                           | extra | {"parts": _pack(stored, shards)})
     bar = Progress("weights", len(shards))
     shard_records = []
     for i, shard in enumerate(shards):
@@ -195,6 +198,19 @@ def _write_weights(plans: list[Plan], writer: _Writer) -> tuple[list[dict], list
         shard_records.append({"file": path})
         bar(i + 1)
     return shard_records, records, indices
+
+
+def _stored(name: str, arr: np.ndarray, weight_format: str) -> tuple[bytes, dict]:
+    """A weight's bytes as the shards hold them, and what its record says about that: float32 weights of an fp16
+    bundle become float16 (round to nearest even; `"stored": "float16"`, half the bytes), the rest stay as they are.
+    A float32 weight with a finite value beyond float16's range (such as a -3.4e38 mask fill), which float16 would
+    turn into infinity, stays float32 (no `stored`): exact, at full size."""
+    if weight_format != "fp16" or arr.dtype != np.float32:
+        return _raw(arr), {}
+    finite = arr[np.isfinite(arr)]
+    if finite.size and float(np.max(np.abs(finite))) > FP16_MAX:
+        return _raw(arr), {}
+    return _raw(arr.astype(np.float16)), {"stored": "float16"}
 
 
 def _pack(data: bytes, shards: list[bytearray]) -> list[dict]:

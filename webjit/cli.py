@@ -3,8 +3,8 @@
     webjit validate MODEL.onnx [--inputs F.npz] [--shape name=1x128 ...] [--variants default|all] [--atol 1e-4]
                                [--save-outputs OUT.npz] [--dump DIR]
     webjit bench --native MODEL.onnx [--shape ...] [--inputs F.npz] [--repeats 10] [--budget 60] [--json F]
-    webjit build MODEL.onnx -o DIR [--shape ...] [--inputs F.npz] [--buckets 16,32,64] [--weights fp32] [--no-reference]
-                 [--backends webgpu,wasm]
+    webjit build MODEL.onnx -o DIR [--shape ...] [--inputs F.npz] [--buckets 16,32,64] [--weights fp32|fp16]
+                 [--no-reference] [--backends webgpu,wasm]
     webjit serve DIR [--port N]
 
 Exit status: 0 success, 1 outputs differ from onnxruntime, 2 bad input (model, shapes, options), 3 internal error.
@@ -146,6 +146,14 @@ def cmd_build(args) -> int:
           f"{f', {len(classes) + 1} shape classes ({dims})' if classes else ''}"
           f" ({len(manifest.get('wasm', {}).get('modules', []))} WebAssembly modules)"
           f"{'' if 'reference' in manifest else ' (no reference outputs)'}")
+    if manifest["weights"]["format"] == "fp16":
+        tensors = manifest["weights"]["tensors"]
+        stored = sum(p["bytes"] for t in tensors for p in t["parts"])
+        device = sum(t["bytes"] for t in tensors)
+        kept = [t["name"] for t in tensors if t["dtype"] == "float32" and "stored" not in t]
+        print(f"weights: {stored / 2**20:.1f} MiB as fp16, {(device - stored) / 2**20:.1f} MiB saved "
+              f"({device / 2**20:.1f} MiB in device form)"
+              + (f"; kept as float32, beyond float16's range: {', '.join(map(repr, kept))}" if kept else ""))
     return 0
 
 
@@ -213,7 +221,9 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("build", help="write a static web bundle (manifest, kernels, weight shards)")
     common(w)
     w.add_argument("-o", "--output", required=True, metavar="DIR", help="bundle folder (replaced atomically)")
-    w.add_argument("--weights", choices=["fp32"], default="fp32", help="weight format in the shards")
+    w.add_argument("--weights", choices=["fp32", "fp16"], default="fp32",
+                   help="weight format in the shards: fp16 stores float32 weights as float16 (half the download; "
+                        "the runtime widens them to float32 on load)")
     w.add_argument("--no-reference", action="store_true",
                    help="do not store the sample inputs and onnxruntime's outputs for them")
     w.add_argument("--buckets", action="append", metavar="[DIM=]SIZES",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import pytest
 
 import webjit
@@ -118,6 +120,79 @@ def test_a_weight_bigger_than_a_shard_is_split_over_whole_shards(model, tmp_path
     assert all(m["files"][s["file"]]["bytes"] <= 1024 for s in m["weights"]["shards"])
 
 
+def shard_bytes_of(out: Path, w: dict) -> bytes:
+    shards = [(out / s["file"]).read_bytes() for s in manifest(out)["weights"]["shards"]]
+    return b"".join(shards[p["shard"]][p["offset"]:p["offset"] + p["bytes"]] for p in w["parts"])
+
+
+@pytest.mark.parametrize("shard_bytes", [bundle.SHARD_BYTES, 512])
+def test_fp16_bundles_store_float32_weights_as_float16_and_the_other_weights_as_they_are(model, tmp_path,
+                                                                                         monkeypatch, shard_bytes):
+    monkeypatch.setattr(bundle, "SHARD_BYTES", shard_bytes)  # 512: the table (800 bytes as float16) is split
+    out = bundle.build(model[0], tmp_path / "b", values=model[1], weights="fp16")
+    m = manifest(out)
+    plan = webjit.compile(model[0], values=model[1])
+    assert m["weights"]["format"] == "fp16"
+    for w in m["weights"]["tensors"]:
+        want = plan.weights[w["name"]]
+        data = shard_bytes_of(out, w)
+        assert w["bytes"] == want.nbytes, w["name"]  # `bytes` stays the device size
+        if want.dtype == np.float32:
+            assert w["stored"] == "float16" and len(data) == want.nbytes // 2, w["name"]
+            got = np.frombuffer(data, "<f2").astype(np.float32).reshape(want.shape)
+            np.testing.assert_array_equal(got, want.astype(np.float16).astype(np.float32), err_msg=w["name"])
+        else:
+            assert "stored" not in w and data == want.tobytes(), w["name"]
+    table = next(w for w in m["weights"]["tensors"] if w["name"] == f"table {EVIL}")
+    assert len(table["parts"]) == (2 if shard_bytes == 512 else 1)
+    fp32 = manifest(bundle.build(model[0], tmp_path / "b32", values=model[1]))
+    assert sum(m["files"][s["file"]]["bytes"] for s in m["weights"]["shards"]) < \
+        sum(fp32["files"][s["file"]]["bytes"] for s in fp32["weights"]["shards"])
+
+
+def with_w1(tmp_path, edit):
+    """The tiny model with weight w1 edited in place: its path and feeds."""
+    m, feeds = tiny_model()
+    init = next(i for i in m.graph.initializer if i.name == "w1")
+    values = onnx.numpy_helper.to_array(init).copy()
+    edit(values)
+    init.CopyFrom(onnx.numpy_helper.from_array(values, "w1"))
+    onnx.save(m, str(tmp_path / "model.onnx"))
+    return tmp_path / "model.onnx", feeds, values
+
+
+@pytest.mark.parametrize("big", [65520.0, -1e6, np.finfo(np.float32).min])
+def test_fp16_keeps_a_float32_weight_beyond_float16s_range_as_float32_and_says_so(tmp_path, big):
+    def edit(v):
+        v[3, 5] = big
+    path, feeds, values = with_w1(tmp_path, edit)
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = subprocess.run([sys.executable, "-m", "webjit", "build", str(path), "--inputs", str(tmp_path / "in.npz"),
+                        "-o", str(tmp_path / "b"), "--weights", "fp16"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "kept as float32, beyond float16's range: 'w1'" in r.stdout
+    tensors = manifest(tmp_path / "b")["weights"]["tensors"]
+    w1 = next(w for w in tensors if w["name"] == "w1")
+    assert "stored" not in w1 and shard_bytes_of(tmp_path / "b", w1) == values.tobytes()
+    assert all(w.get("stored") == "float16" for w in tensors if w["dtype"] == "float32" and w["name"] != "w1")
+
+
+def test_fp16_stores_the_largest_float16_infinities_and_nan_as_float16(tmp_path):
+    def edit(v):
+        v[0, :4] = [65504.0, -65504.0, np.inf, np.nan]
+    path, feeds, values = with_w1(tmp_path, edit)
+    out = bundle.build(path, tmp_path / "b", values=feeds, weights="fp16", reference=False)
+    w = next(w for w in manifest(out)["weights"]["tensors"] if w["name"] == "w1")
+    assert w["stored"] == "float16"
+    got = np.frombuffer(shard_bytes_of(out, w), "<f2").astype(np.float32).reshape(values.shape)
+    np.testing.assert_array_equal(got, values.astype(np.float16).astype(np.float32))
+
+
+def test_an_unknown_weight_format_is_refused(model, tmp_path):
+    with pytest.raises(WebjitError, match="weights 'int8' is not supported; choose from fp32, fp16"):
+        bundle.build(model[0], tmp_path / "b", values=model[1], weights="int8")
+
+
 def test_shards_hold_at_most_32_MB():
     assert bundle.SHARD_BYTES <= 32_000_000 and bundle.SHARD_BYTES % 256 == 0
 
@@ -186,8 +261,9 @@ def test_a_folder_that_is_not_a_bundle_is_never_replaced(model, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
-def test_the_runtime_accepts_the_manifest_the_compiler_writes(model, tmp_path):
-    out = build(model, tmp_path / "b")
+@pytest.mark.parametrize("weights", bundle.WEIGHT_FORMATS)
+def test_the_runtime_accepts_the_manifest_the_compiler_writes(model, tmp_path, weights):
+    out = bundle.build(model[0], tmp_path / "b", values=model[1], weights=weights)
     script = ("import {validateManifest} from './web/manifest.js';"
               "import {readFileSync} from 'node:fs';"
               "const m = validateManifest(JSON.parse(readFileSync(process.argv[1], 'utf8')));"
@@ -206,6 +282,18 @@ def test_the_build_command_writes_a_bundle_and_says_what_it_holds(model, tmp_pat
     assert r.returncode == 0, r.stderr
     m = manifest(tmp_path / "b")
     assert r.stdout.startswith(f"{tmp_path / 'b'}: {len(m['kernels'])} kernels, {len(m['files'])} files, ")
+    assert "saved" not in r.stdout
+
+
+def test_the_build_command_with_fp16_weights_says_how_much_it_saved(model, tmp_path):
+    path, feeds = model
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = subprocess.run([sys.executable, "-m", "webjit", "build", str(path), "--inputs", str(tmp_path / "in.npz"),
+                        "-o", str(tmp_path / "b"), "--weights", "fp16"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert manifest(tmp_path / "b")["weights"]["format"] == "fp16"
+    saved = r"^weights: [0-9.]+ MiB as fp16, [0-9.]+ MiB saved \([0-9.]+ MiB in device form\)$"
+    assert re.search(saved, r.stdout, re.M)
 
 
 def test_the_build_command_on_a_bad_model_exits_2_and_writes_nothing(tmp_path):
