@@ -1,133 +1,264 @@
-"""Time a demo model in headless Chromium on WebGPU: cold load to first result, tuning, warm latency, and a second
-load that takes its winners from the cache.
+"""Benchmark webjit against onnxruntime-web 1.30 in the same headless Chromium, on WebGPU and on WebAssembly
+(1 thread and N threads), at several CPU throttling rates, and write a JSON and an HTML report.
 
-    python -m e2e.bench [--model minilm] [--seq 128] [--budget-ms 2000] [--runs 5] [--bundle DIR] [--json F]
-    python -m e2e.bench --backend wasm [--threads N] [--runs 5] ...    # the 'wasm' execution provider instead
+    python -m e2e.bench                                   # MiniLM seq 128, every engine and backend, CPU 1x and 4x
+    python -m e2e.bench --models minilm,bert_base,gpt2 --throttle 1 --runs 20 --max-seconds 30
+    python -m e2e.bench --engines webjit,ort --backends wasm1 --runs 3 --throttle 1 --out build/bench
+    python -m e2e.bench merge build/bench/report-a.json build/bench/report-b.json -o cross-device.html
 
-Without --bundle the model's bundle is built into a temporary folder first (not timed). Each figure is measured
-in the page with performance.now(); outputs are checked against the onnxruntime outputs stored in the bundle.
+Each measurement gets a fresh browser context at its CPU throttling rate (Chrome DevTools Protocol
+`Emulation.setCPUThrottlingRate`) and records:
+- cold start: navigation to the first result (page load, engine import, model fetch, compile, webjit's tuning);
+- second-visit start: the same page again in the same context (webjit takes its tuning winners from IndexedDB);
+- warm latency: median and p90 of up to --runs runs, stopped early after --max-seconds of warm runs;
+- max abs error of the outputs against onnxruntime (Python, CPU) on the same inputs;
+- JS heap (CDP `Runtime.getHeapUsage`) and the bytes of live GPU buffers the page created.
+Both engines read the same ONNX file (webjit through the bundle built from it, not timed) and the same inputs.
+The report goes to --out (default build/bench/): report-<host>-<timestamp>.json and report.html beside it;
+a summary with webjit's speedup over onnxruntime-web, measured in the same run, is printed. onnxruntime-web comes
+from node_modules (`npm install` at the repository root). Progress goes to stderr.
+
+CPU throttling is set on the page's DevTools target: it slows the page's main thread, not the Web Workers that
+run the N-thread wasm backends, so at 4x those figures mostly show how much work an engine keeps on the main thread.
+
+With the defaults, MiniLM on 2 cores takes about six minutes; onnxruntime-web's webgpu EP on SwiftShader (about
+25 s a run) is bounded by --max-seconds.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
+import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from . import measure as M
+from .report import render_html, summary
 
-from .browser import chromium, open_page, run
+DEFAULT_OUT = Path("build/bench")
+ENGINES = {"webjit": "webjit", "ort": "ORT-web"}
+BACKENDS = ("webgpu", "wasm1", "wasmN")
 
-MEASURE = """async ({webjit, create}, {options, runs}) => {
-    const t0 = performance.now();
-    const phases = {};
-    const onProgress = (e) => { phases[e.phase] = performance.now() - t0; };
-    const session = await create('/', {...options, onProgress});
-    const loaded = performance.now();
-    const ref = await webjit.loadReference(session.bundle);
-    const t1 = performance.now();
-    let out = await session.run(ref.inputs);
-    const first = performance.now() - t1;
-    const times = [];
-    for (let i = 0; i < runs; i++) {
-        const t = performance.now();
-        out = await session.run(ref.inputs);
-        times.push(performance.now() - t);
-    }
-    let err = 0;
-    for (const [name, want] of Object.entries(ref.outputs)) {
-        const got = out[name].data;
-        for (let i = 0; i < got.length; i++) err = Math.max(err, Math.abs(Number(got[i]) - Number(want.data[i])));
-    }
-    const r = session.tuningReport;
-    return {loadMs: loaded - t0, firstRunMs: first, coldToFirstMs: loaded - t0 + first, runsMs: times,
-            maxAbsError: err, weightsDoneMs: phases.weights, kernelsDoneMs: phases.kernels, wasm: session.wasm,
-            tuningMs: session.timings.tuningMs, tuning: r && r.source, timer: r && r.timer, complete: r && r.complete,
-            variantsTimed: r && r.kernels ? r.kernels.reduce((n, k) => n + k.tried, 0) : 0,
-            adapter: session.gpu && session.gpu.info, report: r};
-}"""
+
+class UsageError(Exception):
+    """A problem with the command line or the setup, reported in one line (exit status 2)."""
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m e2e.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="minilm")
-    p.add_argument("--seq", type=int, default=None, help="sequence length (default: the model's)")
-    p.add_argument("--budget-ms", type=float, default=2000.0, help="tuning budget of the cold load")
-    p.add_argument("--runs", type=int, default=5, help="warm runs after the first")
-    p.add_argument("--bundle", type=Path, help="an existing bundle to time instead of building one")
-    p.add_argument("--json", type=Path, help="also write the figures as JSON")
-    p.add_argument("--backend", choices=["webgpu", "wasm"], default="webgpu", help="the execution provider")
-    p.add_argument("--threads", type=int, default=None, help="wasm: threads (default min(cores, 4))")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv[:1] == ["merge"]:
+            return merge(argv[1:])
+        return bench(argv)
+    except UsageError as e:
+        print(f"e2e.bench: {e}", file=sys.stderr)
+        return 2
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m e2e.bench", description=__doc__.split("\n\n")[0],
+                                epilog="merge: python -m e2e.bench merge A.json B.json ... -o report.html")
+    p.add_argument("--models", default="minilm", help="comma list of demo models (minilm, bert_base, gpt2)")
+    p.add_argument("--model", dest="models", help=argparse.SUPPRESS)  # the older single-model spelling
+    p.add_argument("--seq", type=int, default=128, help="sequence length (default 128)")
+    p.add_argument("--engines", default="webjit,ort", help="comma list of webjit, ort")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma list of webgpu, wasm1, wasmN")
+    p.add_argument("--backend", choices=["webgpu", "wasm"], help="only this backend (wasm: N threads)")
+    p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 4), help="N of wasmN (default min(cores, 4))")
+    p.add_argument("--throttle", default="1,4", help="comma list of CPU throttling rates (default 1,4)")
+    p.add_argument("--runs", type=int, default=20, help="warm runs per measurement (default 20)")
+    p.add_argument("--max-seconds", type=float, default=30.0,
+                   help="stop a measurement's warm loop after this many seconds (at least one run; default 30)")
+    p.add_argument("--budget-ms", type=float, default=2000.0, help="webjit's WebGPU tuning budget (default 2000)")
+    p.add_argument("--bundle", type=Path, help="an existing webjit bundle of the (single) model, instead of building")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (default build/bench/)")
+    p.add_argument("--json", type=Path, help="also write the report JSON to this file")
     args = p.parse_args(argv)
-
-    from webjit.serve import make_server
-    with tempfile.TemporaryDirectory(prefix="webjit-bench-") as tmp:
-        bundle = args.bundle or _build(args.model, args.seq, Path(tmp) / "bundle")
-        server = make_server(bundle).start()
-        try:
-            with chromium() as browser:
-                context = browser.new_context()
-                page = open_page(context, server.url, timeout_ms=3_600_000)
-                if args.backend == "wasm":
-                    options = {"executionProviders": ["wasm"],
-                               "wasm": {"numThreads": args.threads} if args.threads else {}}
-                    measured = run(page, MEASURE, {"options": options, "runs": args.runs})
-                    return _report_wasm(args, browser.version, measured)
-                options = {"tuning": {"budgetMs": args.budget_ms}}
-                cold = run(page, MEASURE, {"options": options, "runs": args.runs})
-                page.reload()
-                page.evaluate("async () => { window.webjit = await import('/web/webjit.js'); }")
-                warm = run(page, MEASURE, {"options": options, "runs": 0})
-                version = browser.version
-        finally:
-            server.shutdown()
-    figures = {"model": args.model, "seq": args.seq, "chromium": version, "budgetMs": args.budget_ms,
-               "cold": cold, "second_load": warm, "warm_median_ms": float(np.median(cold["runsMs"]))}
-    a = cold["adapter"]
-    print(f"{args.model} in Chromium {version} on WebGPU ({a['vendor']} {a['architecture']}), tuning budget "
-          f"{args.budget_ms:.0f} ms ({cold['timer']}, {cold['variantsTimed']} variants timed, "
-          f"{'complete' if cold['complete'] else 'cut short by the budget'})")
-    rows = [("cold load (fetch, hash, compile, tune)", cold["loadMs"]),
-            ("  weights fetched, hashed, uploaded at", cold["weightsDoneMs"]),
-            ("  starting kernels compiled at", cold["kernelsDoneMs"]), ("  tuning", cold["tuningMs"]),
-            ("first run", cold["firstRunMs"]), ("cold load to first result", cold["coldToFirstMs"]),
-            (f"warm run, median of {args.runs}", figures["warm_median_ms"]),
-            (f"second load ({warm['tuning']})", warm["loadMs"]),
-            (f"second load ({warm['tuning']}) to first result", warm["coldToFirstMs"])]
-    for label, ms in rows:
-        print(f"  {label:<42} {ms:10.0f} ms")
-    print(f"  max abs error vs onnxruntime {max(cold['maxAbsError'], warm['maxAbsError']):.2e}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
-    return 0
-
-
-def _report_wasm(args, version: str, r: dict) -> int:
-    w = r["wasm"]
-    figures = {"model": args.model, "seq": args.seq, "chromium": version, "backend": "wasm", **r,
-               "warm_median_ms": float(np.median(r["runsMs"]))}
-    print(f"{args.model} in Chromium {version} on wasm ({w['simd']} SIMD, {w['threads']} thread(s), "
-          f"cross-origin isolated: {w['isolated']})")
-    for label, ms in [("load (fetch, hash, compile)", r["loadMs"]), ("first run", r["firstRunMs"]),
-                      (f"warm run, median of {args.runs}", figures["warm_median_ms"])]:
-        print(f"  {label:<42} {ms:10.0f} ms")
-    print(f"  max abs error vs onnxruntime {r['maxAbsError']:.2e}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
-    return 0
-
-
-def _build(model: str, seq: int | None, out: Path) -> Path:
+    args.models = _names(args.models, None, "model")
     import demo_models
-    from webjit.bundle import build
+    for name in args.models:
+        if name not in demo_models.MODELS:
+            raise UsageError(f"unknown model {name!r}; known: {', '.join(demo_models.MODELS)}")
+    args.engines = _names(args.engines, ENGINES, "engine")
+    args.backends = _names(args.backends, BACKENDS, "backend")
+    if args.backend:
+        args.backends = ["webgpu"] if args.backend == "webgpu" else ["wasmN"]
+    try:
+        args.throttle = [float(t) for t in args.throttle.split(",")]
+    except ValueError:
+        raise UsageError(f"--throttle {args.throttle!r}: expected numbers such as 1,4") from None
+    if any(t < 1 for t in args.throttle) or args.threads < 1 or args.runs < 0 or args.seq < 1:
+        raise UsageError("--throttle rates must be >= 1, --threads and --seq >= 1, --runs >= 0")
+    if args.bundle and (len(args.models) > 1 or not (args.bundle / "manifest.json").is_file()):
+        raise UsageError(f"--bundle {args.bundle}: needs a single model and a folder with a manifest.json")
+    if "ort" in args.engines and M.ort_web_missing():
+        raise UsageError(M.ort_web_missing())
+    return args
+
+
+def _names(text: str, allowed, what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if allowed is not None and n not in allowed]
+    if bad or not names:
+        raise UsageError(f"unknown {what} {', '.join(bad) or '(none given)'}; known: {', '.join(allowed or [])}")
+    return names
+
+
+def configs(args) -> list[M.Config]:
+    """Engines x backends, in the order they are measured (each webjit backend next to ORT-web's)."""
+    threads = {"webgpu": 1, "wasm1": 1, "wasmN": args.threads}
+    out = []
+    for b in args.backends:
+        for e in args.engines:
+            c = M.Config(e, "webgpu" if b == "webgpu" else "wasm", threads[b])
+            if c not in out:
+                out.append(c)
+    return out
+
+
+def bench(argv: list[str], browser=None) -> int:
+    """Run the benchmark that `argv` describes and write its report; `browser`: a Playwright browser to use
+    instead of launching one."""
+    args = parse(argv)
+    if browser is not None:
+        return _bench(args, browser)
+    from .browser import available, chromium
+    why = available()
+    if why:
+        raise UsageError(f"cannot run Chromium: {why}")
+    with chromium() as launched:
+        return _bench(args, launched)
+
+
+def _bench(args, browser) -> int:
+    plan = configs(args)
+    profiles = [f"{t:g}x" for t in args.throttle]
+    now = datetime.datetime.now(datetime.UTC)
+    host = socket.gethostname()
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / f"report-{_slug(host)}-{now:%Y%m%d-%H%M%S}.json"
+    report = {"created": now.isoformat(timespec="seconds"), "machine": {},
+              "settings": {"seq": args.seq, "runs": args.runs, "maxSeconds": args.max_seconds,
+                           "threads": args.threads, "budgetMs": args.budget_ms, "throttle": args.throttle},
+              "results": []}
+    total = len(args.models) * len(profiles) * len(plan)
+    progress = _progress(total)
+    with tempfile.TemporaryDirectory(prefix="webjit-bench-") as tmp:
+        for model in args.models:
+            bundle, model_path, data = _prepare(model, args, Path(tmp) / model)
+            server = M.make_bench_server(bundle, model_path, data)
+            try:
+                if not report["machine"]:
+                    report["machine"] = M.machine(browser, server.url)
+                for rate, profile in zip(args.throttle, profiles):
+                    for c in plan:
+                        label = f"{model} {profile} {c.engine_label} {c.backend}"
+                        progress(len(report["results"]), label, start=True)
+                        report["results"].append(_one(browser, server.url, c, model, rate, profile, args, report))
+                        progress(len(report["results"]), label + ": " + _short(report["results"][-1]))
+                        _write(report, json_path, args)
+            finally:
+                server.shutdown()
+                server.server_close()
+    print(summary(report))
+    print(f"\nreport: {json_path}\n        {args.out / 'report.html'}")
+    return 0
+
+
+def _one(browser, url, c: M.Config, model: str, rate: float, profile: str, args, report: dict) -> dict:
+    head = {"model": model, "seq": args.seq, "profile": profile, "throttle": rate, "engine": c.engine_label,
+            "backend": c.backend, "ep": c.ep, "threads": c.threads}
+    if c.ep == "webgpu" and not report["machine"].get("adapter"):
+        return {**head, "error": "no WebGPU adapter in this browser"}
+    from playwright.sync_api import Error as PlaywrightError
     t = time.perf_counter()
-    path = build(demo_models.get(model), out, values=demo_models.sample_inputs(model, seq=seq))
-    print(f"built {model} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    return path
+    try:
+        r = M.measure(browser, url, c, throttle=rate, runs=args.runs, max_seconds=args.max_seconds,
+                      budget_ms=args.budget_ms)
+    except PlaywrightError as e:  # a page that hangs or crashes: record it and go on with the next measurement
+        r = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+    return {**head, **r, "wallSeconds": round(time.perf_counter() - t, 1)}
+
+
+def _prepare(model: str, args, tmp: Path) -> tuple[Path, Path, Path]:
+    """The bundle (built unless --bundle), the ONNX path and the data folder (inputs, onnxruntime outputs)."""
+    import demo_models
+    from webjit.errors import WebjitError
+    try:
+        model_path = demo_models.get(model)
+        feeds = demo_models.sample_inputs(model, seq=args.seq)
+    except ImportError as e:
+        raise UsageError(f"{model}: exporting it needs the export extra ({e.name} is missing)") from None
+    bundle = args.bundle
+    if bundle is None:
+        from webjit.bundle import build
+        t = time.perf_counter()
+        try:
+            bundle = build(model_path, tmp / "bundle", values=feeds)
+        except WebjitError as e:
+            raise UsageError(f"{model}: {e}") from None
+        print(f"built {model} (seq {args.seq}) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    M.write_data(model_path, feeds, tmp / "data")
+    return bundle, model_path, tmp / "data"
+
+
+def _write(report: dict, json_path: Path, args) -> None:
+    """Write the JSON and the HTML after every measurement, so an interrupted run still leaves a report."""
+    text = json.dumps(report, indent=1)
+    json_path.write_text(text)
+    if args.json:
+        args.json.write_text(text)
+    (args.out / "report.html").write_text(render_html([report]))
+
+
+def merge(argv: list[str]) -> int:
+    """python -m e2e.bench merge A.json B.json ... -o report.html: one HTML page over several machines."""
+    p = argparse.ArgumentParser(prog="python -m e2e.bench merge", description=merge.__doc__)
+    p.add_argument("reports", nargs="+", type=Path)
+    p.add_argument("-o", "--output", type=Path, default=Path("report.html"))
+    args = p.parse_args(argv)
+    reports = []
+    for path in args.reports:
+        try:
+            reports.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{path}: not a readable report ({e})") from None
+        if not isinstance(reports[-1], dict) or "results" not in reports[-1]:
+            raise UsageError(f"{path}: not a report of python -m e2e.bench (no 'results')")
+    args.output.write_text(render_html(reports))
+    print(f"merged {len(reports)} report(s) into {args.output}")
+    return 0
+
+
+def _progress(total: int):
+    from webjit.progress import Progress
+    bar = Progress("bench", total)
+
+    def show(done: int, note: str, start: bool = False) -> None:
+        if bar.on:
+            bar(done, total, note)
+        elif not start:
+            print(f"[{done}/{total}] {note}", file=sys.stderr, flush=True)
+        else:
+            print(f"[{done + 1}/{total}] {note} ...", file=sys.stderr, flush=True)
+    return show
+
+
+def _short(r: dict) -> str:
+    if r.get("error"):
+        return "failed"
+    w = r["warm"]
+    med = "-" if w["medianMs"] is None else f"{w['medianMs']:.0f} ms"
+    return f"{med} median of {w['runs']}"
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)[:40] or "host"
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # demo_models lives beside e2e/
     sys.exit(main())

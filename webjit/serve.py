@@ -2,6 +2,7 @@
 
     /            the bundle (manifest.json, kernels/, weights/, reference/)
     /web/        the runtime (web/webjit.js, ...); /web/demo.html runs the bundle on its reference input
+    /NAME/       optional extra folders (`make_server(..., mounts={"NAME": folder})`), e.g. a benchmark's pages
 
 Every response carries the cross-origin isolation headers (so SharedArrayBuffer and WASM threads work) and an
 explicit MIME type. Directory listings are off.
@@ -29,16 +30,19 @@ HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-P
 class Handler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME}
 
-    def __init__(self, *args, bundle: Path, runtime: Path, **kwargs):
-        self.bundle, self.runtime = bundle, runtime
+    def __init__(self, *args, bundle: Path, runtime: Path, mounts: dict[str, Path] | None = None, **kwargs):
+        self.bundle, self.runtime, self.mounts = bundle, runtime, mounts or {}
         super().__init__(*args, directory=str(bundle), **kwargs)
 
     def translate_path(self, path: str) -> str:
-        """/web/... from the runtime folder, everything else from the bundle; nothing outside either."""
+        """/web/... from the runtime folder, /NAME/... from a mounted folder, everything else from the bundle;
+        nothing outside these."""
         parts = [p for p in unquote(urlsplit(path).path).split("/") if p]
         root = self.bundle
         if parts[:1] == ["web"]:
             root, parts = self.runtime, parts[1:]
+        elif parts and parts[0] in self.mounts:
+            root, parts = self.mounts[parts[0]], parts[1:]
         if any(p in (".", "..") or "\\" in p or "\0" in p for p in parts):
             return ""  # outside the served folders: send_head answers 404
         return str(root.joinpath(*parts))
@@ -90,15 +94,23 @@ class Server(http.server.ThreadingHTTPServer):
         return self
 
 
-def make_server(bundle: str | Path, port: int = 0, runtime: str | Path = RUNTIME, verbose: bool = False) -> Server:
-    """A server for `bundle` on 127.0.0.1:`port` (0: any free port). Call `serve_forever()` or `start()`."""
+def make_server(bundle: str | Path, port: int = 0, runtime: str | Path = RUNTIME, verbose: bool = False,
+                mounts: dict[str, str | Path] | None = None) -> Server:
+    """A server for `bundle` on 127.0.0.1:`port` (0: any free port). Call `serve_forever()` or `start()`.
+
+    `mounts` maps a top-level name to a folder served under /NAME/ (a name cannot be "web" or hold a slash)."""
     bundle, runtime = Path(bundle).resolve(), Path(runtime).resolve()
+    folders = {}
+    for name, folder in (mounts or {}).items():
+        if not name or name in ("web", ".", "..") or "/" in name or "\\" in name or not Path(folder).is_dir():
+            raise WebjitError(f"cannot serve {folder} at /{name}/: not a folder, or not a plain top-level name")
+        folders[name] = Path(folder).resolve()
     if not (bundle / "manifest.json").is_file():
         raise WebjitError(f"{bundle}: not a webjit bundle (no manifest.json); make one with `webjit build`")
     if not (runtime / "webjit.js").is_file():
         raise WebjitError(f"{runtime}: the browser runtime (web/webjit.js) is not there")
     try:
-        server = Server(("127.0.0.1", port), partial(Handler, bundle=bundle, runtime=runtime))
+        server = Server(("127.0.0.1", port), partial(Handler, bundle=bundle, runtime=runtime, mounts=folders))
     except OSError as e:
         raise WebjitError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from None
     server.verbose = verbose

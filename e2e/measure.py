@@ -1,0 +1,157 @@
+"""The browser side of the benchmark: the files a measurement page reads, the server for them, the machine's
+identity, and one measurement (a fresh browser context, a cold visit, a warm loop, a second visit).
+
+A measurement page (pages/bench.html) is served with the webjit bundle at /, the runtime at /web/, the ONNX model
+folder at /model/, onnxruntime-web's dist/ at /ort/, the inputs and onnxruntime's outputs at /data/, and the
+page itself at /bench/, all from 127.0.0.1 with the cross-origin isolation headers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = Path(__file__).resolve().parent / "pages"
+ORT_DIST = ROOT / "node_modules" / "onnxruntime-web" / "dist"
+LOAD_TIMEOUT_S = 600  # a visit that has not given its first result by then (plus the warm loop's time) failed
+
+
+@dataclass(frozen=True)
+class Config:
+    """One engine on one backend: engine 'webjit' or 'ort', ep 'webgpu' or 'wasm', threads for wasm."""
+    engine: str
+    ep: str
+    threads: int = 1
+
+    @property
+    def engine_label(self) -> str:
+        return "webjit" if self.engine == "webjit" else "ORT-web"
+
+    @property
+    def backend(self) -> str:
+        return "webgpu" if self.ep == "webgpu" else f"wasm {self.threads}T"
+
+
+def ort_web_missing() -> str | None:
+    """Why onnxruntime-web cannot be served, or None when it can."""
+    if not (ORT_DIST / "ort.wasm.min.mjs").is_file():
+        return f"onnxruntime-web is not installed ({ORT_DIST} is missing): run `npm install` in {ROOT}"
+    return None
+
+
+def ort_web_version() -> str | None:
+    try:
+        return json.loads((ORT_DIST.parent / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_data(model: Path, feeds: dict[str, np.ndarray], out: Path) -> None:
+    """Write `feeds`, onnxruntime's (Python, CPU) outputs for them, and the list of the model's files into `out`
+    as raw little-endian arrays and feeds.json, for the measurement page."""
+    import onnx
+    import onnxruntime
+    out.mkdir(parents=True, exist_ok=True)
+    proto = onnx.load(str(model), load_external_data=False)
+    external = sorted({e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"})
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    outputs = dict(zip(names, session.run(names, feeds)))
+
+    def save(kind: str, name: str, array: np.ndarray) -> dict:
+        file = f"{kind}-{len(list(out.glob(kind + '-*')))}.bin"
+        np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tofile(out / file)
+        return {"name": name, "dtype": str(array.dtype), "shape": list(array.shape), "file": file}
+
+    spec = {"model": {"file": model.name, "externalData": external},
+            "inputs": [save("input", k, v) for k, v in feeds.items()],
+            "outputs": [save("output", k, v) for k, v in outputs.items()]}
+    (out / "feeds.json").write_text(json.dumps(spec, indent=1))
+
+
+def make_bench_server(bundle: Path, model: Path, data: Path):
+    """A started server for one model's measurements (see the module docstring for what it serves where)."""
+    from webjit.serve import make_server
+    mounts = {"bench": PAGES, "model": model.parent, "data": data}
+    if ORT_DIST.is_dir():
+        mounts["ort"] = ORT_DIST
+    return make_server(bundle, mounts=mounts).start()
+
+
+def machine(browser, server_url: str) -> dict:
+    """Who measured: CPU model, cores, OS, Chromium version and the WebGPU adapter the page sees."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(server_url + "bench/bench.html?runs=0&engine=none")  # a page on the origin; its result is unused
+        seen = page.evaluate("""async () => {
+            const a = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+            const i = a && a.info;
+            return {hardwareConcurrency: navigator.hardwareConcurrency, crossOriginIsolated: self.crossOriginIsolated,
+                    userAgent: navigator.userAgent,
+                    adapter: i ? {vendor: i.vendor, architecture: i.architecture, device: i.device,
+                                  description: i.description} : null};
+        }""")
+    finally:
+        context.close()
+    return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
+            "chromium": browser.version, "onnxruntimeWeb": ort_web_version(), **seen}
+
+
+def measure(browser, server_url: str, config: Config, *, throttle: float, runs: int, max_seconds: float,
+            budget_ms: float) -> dict:
+    """One measurement in a fresh browser context at CPU throttling `throttle`: the cold visit (navigation to
+    first result, then the warm loop), the JS heap after it, then a second visit of the same page in the same
+    context (webjit finds its tuning winners in IndexedDB; nothing else is cached but HTTP revalidation).
+    A visit that takes longer than LOAD_TIMEOUT_S plus `max_seconds` raises Playwright's TimeoutError."""
+    query = {"engine": config.engine, "ep": config.ep, "threads": config.threads, "budgetMs": budget_ms}
+    context = browser.new_context()
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.set_default_timeout((LOAD_TIMEOUT_S + max_seconds) * 1000)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        cdp = context.new_cdp_session(page)
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+        cold = _visit(page, server_url, {**query, "runs": runs, "maxMs": max_seconds * 1000})
+        if "error" in cold:
+            return {"error": cold["error"], "stack": cold.get("stack"), "pageErrors": errors}
+        heap = cdp.send("Runtime.getHeapUsage")
+        second = _visit(page, server_url, {**query, "runs": 0})
+        if "error" in second:
+            return {"error": "second visit: " + second["error"], "stack": second.get("stack"), "pageErrors": errors}
+    finally:
+        context.close()
+    times = cold["runsMs"]
+    return {"coldStartMs": cold["firstResultMs"], "secondVisitMs": second["firstResultMs"],
+            "warm": {"medianMs": float(np.median(times)) if times else None,
+                     "p90Ms": float(np.percentile(times, 90)) if times else None,
+                     "runs": len(times), "runsAsked": runs, "stoppedEarly": cold["stoppedEarly"], "runsMs": times},
+            "maxAbsError": cold["maxAbsError"], "secondVisitMaxAbsError": second["maxAbsError"],
+            "jsHeapBytes": heap["usedSize"], "jsHeapTotalBytes": heap["totalSize"],
+            "gpuBufferBytes": cold["gpuBufferBytes"], "gpuBufferPeakBytes": cold["gpuBufferPeakBytes"],
+            "crossOriginIsolated": cold["crossOriginIsolated"],
+            "cold": {k: cold[k] for k in ("loadedMs", "firstRunMs", "engine")},
+            "second": {k: second[k] for k in ("loadedMs", "firstRunMs", "engine")},
+            "pageErrors": errors}
+
+
+def _visit(page, server_url: str, query: dict) -> dict:
+    page.goto(f"{server_url}bench/bench.html?{urlencode(query)}")
+    page.wait_for_function("() => window.benchResult !== undefined")
+    return page.evaluate("() => window.benchResult")
