@@ -18,7 +18,14 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import WebjitError
 
-RUNTIME = Path(__file__).resolve().parent.parent / "web"
+def _runtime() -> Path:
+    """The browser runtime: web/ of a source checkout, or its copy inside an installed package (webjit/web)."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "web"
+    return checkout if (checkout / "webjit.js").is_file() else here / "web"
+
+
+RUNTIME = _runtime()
 MIME = {".js": "text/javascript", ".mjs": "text/javascript", ".wgsl": "text/wgsl", ".wasm": "application/wasm",
         ".json": "application/json", ".bin": "application/octet-stream", ".html": "text/html; charset=utf-8",
         ".md": "text/markdown; charset=utf-8", ".css": "text/css"}

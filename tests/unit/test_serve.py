@@ -106,3 +106,21 @@ def test_the_serve_command_on_a_folder_that_is_not_a_bundle_exits_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "webjit", "serve", str(tmp_path), "--port", "0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("webjit: error:") and "not a webjit bundle" in r.stderr
+
+
+def test_the_wheel_carries_the_whole_browser_runtime_for_webjit_serve(tmp_path):
+    """`pip install webjit` without a checkout: every runtime file of web/ (not its tests) is in the wheel under
+    webjit/web/, where serve.py looks when there is no checkout."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = set(zipfile.ZipFile(next(tmp_path.glob("webjit-*.whl"))).namelist())
+    web = root / "web"
+    wanted = {f"webjit/web/{p.relative_to(web).as_posix()}" for p in web.rglob("*")
+              if p.is_file() and "test" not in p.relative_to(web).parts}
+    assert wanted and not wanted - names, f"missing from the wheel: {sorted(wanted - names)}"
