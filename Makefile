@@ -1,5 +1,5 @@
 # The two commands:
-#   make demo   compile the real all-MiniLM-L6-v2, check it against onnxruntime, and benchmark it
+#   make demo   compile the real all-MiniLM-L6-v2, check it against onnxruntime, benchmark it, build the demo page's bundle
 #   make test   the whole test suite
 # Both install what is missing first (Debian packages, the Python package with its extras) and are safe to rerun.
 
@@ -30,6 +30,7 @@ demo: setup
 	$(PYTHON) -m demo_models minilm --save-inputs
 	webjit validate demo_models/.cache/minilm/model.onnx --inputs demo_models/.cache/minilm/inputs.npz
 	webjit bench --native demo_models/.cache/minilm/model.onnx --inputs demo_models/.cache/minilm/inputs.npz
+	$(PYTHON) -m demo_models.demo_bundle -o build/minilm-demo
 
 test: setup
 	$(PYTHON) -m pytest -q -n 2
