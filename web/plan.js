@@ -18,18 +18,80 @@ export function fits(v, limits) {
 }
 
 /**
- * Indices of a kernel's variants that fit, in the manifest's order (the first is the kernel's default).
+ * Indices of a kernel's variants that fit, in the order to try them: the manifest's order (the compiler's
+ * preference, for GPUs) or, on a CPU adapter, cpuOrder's. The first is the kernel's starting variant.
  * @param {Kernel} kernel
  * @param {Record<string, number>} limits
+ * @param {DeviceClass} [cls]
  */
-export function fittingVariants(kernel, limits) {
+export function fittingVariants(kernel, limits, cls = 'gpu') {
   /** @type {number[]} */
   const out = [];
   kernel.variants.forEach((v, i) => { if (fits(v, limits)) out.push(i); });
   if (out.length === 0) {
     throw new Error(`kernel ${kernel.name} (node '${kernel.node}'): no variant fits this device's limits`);
   }
+  return cls === 'cpu' ? cpuOrder(kernel, out) : out;
+}
+
+/**
+ * @typedef {'gpu' | 'cpu'} DeviceClass
+ */
+
+/**
+ * 'cpu' for adapters that run compute shaders on the CPU (SwiftShader, llvmpipe/lavapipe, WARP, or any fallback
+ * adapter), else 'gpu'.
+ * @param {{vendor?: string, architecture?: string, device?: string, description?: string, isFallbackAdapter?: boolean}} info
+ * @returns {DeviceClass}
+ */
+export function deviceClass(info) {
+  const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  return info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|softpipe|\bwarp\b|software/i.test(text) ? 'cpu' : 'gpu';
+}
+
+/**
+ * A variant's tunables from its key: 'BM64_BN64_S0_TK4_TM4_TN4_V1' -> {BM: 64, ..., V: 1}, 'per4_wg128' ->
+ * {per: 4, wg: 128}.
+ * @param {string} key
+ * @returns {Record<string, number>}
+ */
+export function tunables(key) {
+  /** @type {Record<string, number>} */
+  const out = {};
+  for (const part of key.split('_')) {
+    const m = /^([A-Za-z]+)(\d+)$/.exec(part);
+    if (m) out[m[1]] = Number(m[2]);
+  }
   return out;
+}
+
+// What runs well where compute shaders are emulated on CPU cores, as lexicographic sort keys (smaller first):
+// workgroup memory and its barriers are expensive there, while 4x4 outputs per invocation with vector loads keep
+// the emulated lanes busy (measured on SwiftShader with every variant of all-MiniLM-L6-v2's kernels timed).
+/** @type {Record<string, (t: Record<string, number>, v: import('./manifest.js').Variant) => number[]>} */
+const CPU_KEYS = {
+  matmul: (t, v) => [v.smemBytes > 0 ? 1 : 0, t.V ? 0 : 1, Math.abs((t.TM || 1) * (t.TN || 1) - 16),
+    Math.abs((t.BM || 64) - 64) + Math.abs((t.BN || 64) - 64)],
+  attention: (t) => [-(t.BQ || 0), t.BK || 0],
+  norm: (_, v) => [v.threads],
+  softmax: (_, v) => [v.threads],
+  reduce: (_, v) => [v.threads],
+};
+const CPU_DEFAULT_KEY = (/** @type {Record<string, number>} */ t, /** @type {import('./manifest.js').Variant} */ v) => [-(t.per || 1), v.threads];
+
+/**
+ * Variant indices in the order to try them on a CPU adapter (a stable sort by CPU_KEYS).
+ * @param {Kernel} kernel
+ * @param {number[]} indices
+ */
+export function cpuOrder(kernel, indices) {
+  const keyOf = CPU_KEYS[kernel.kind] || CPU_DEFAULT_KEY;
+  const keys = new Map(indices.map((i) => [i, keyOf(tunables(kernel.variants[i].key), kernel.variants[i])]));
+  const cmp = (/** @type {number[]} */ a, /** @type {number[]} */ b) => {
+    for (let j = 0; j < Math.max(a.length, b.length); j++) if ((a[j] ?? 0) !== (b[j] ?? 0)) return (a[j] ?? 0) - (b[j] ?? 0);
+    return 0;
+  };
+  return [...indices].sort((a, b) => cmp(/** @type {number[]} */ (keys.get(a)), /** @type {number[]} */ (keys.get(b))) || a - b);
 }
 
 /**
@@ -96,15 +158,17 @@ export function requiredLimits(m, classes = [m]) {
 }
 
 /**
- * The starting variant of every kernel: a cached winner when there is one, else the first that fits.
+ * The starting variant of every kernel: a cached winner when there is one, else the first to try on this class of
+ * device.
  * @param {Kernel[]} kernels
  * @param {Record<string, number>} limits
  * @param {Record<string, string>} [winners]  kernel name -> variant key
+ * @param {DeviceClass} [cls]
  * @returns {number[]}  variant index per kernel
  */
-export function initialVariants(kernels, limits, winners = {}) {
+export function initialVariants(kernels, limits, winners = {}, cls = 'gpu') {
   return kernels.map((k) => {
-    const fitting = fittingVariants(k, limits);
+    const fitting = fittingVariants(k, limits, cls);
     const cached = fitting.find((i) => k.variants[i].key === winners[k.name]);
     return cached === undefined ? fitting[0] : cached;
   });

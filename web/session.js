@@ -14,7 +14,7 @@
 import { Bundle } from './manifest.js';
 import { checkNotLost, requestGpu } from './device.js';
 import { Pipelines } from './pipelines.js';
-import { bufferSizes, fittingVariants, initialVariants, requiredLimits, signature, sourceGroups } from './plan.js';
+import { bufferSizes, deviceClass, fittingVariants, initialVariants, requiredLimits, signature, sourceGroups } from './plan.js';
 import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune } from './tuner.js';
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
 import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
@@ -146,6 +146,8 @@ export class InferenceSession {
     /** @type {import('./tuner.js').TuningReport | {source: 'off'}} */ this.tuningReport = { source: 'off' };
     /** @type {{loadMs: number, tuningMs: number}} */ this.timings = { loadMs: 0, tuningMs: 0 };
     this.pipelines = new Pipelines(this.device, bundle);
+    /** 'cpu' on adapters that emulate compute on CPU cores (SwiftShader, lavapipe): variants are tried in another order. */
+    this.deviceClass = deviceClass(/** @type {any} */ (gpu.adapter.info || gpu.info));
     /** @type {Klass[]} */
     this._classes = shapeClasses(m).map((c) => ({
       ...c, variants: [], pipes: [], groups: [], consts: c.manifest.outputs.map(() => null),
@@ -189,7 +191,7 @@ export class InferenceSession {
     const winners = useCache && !(tuning && tuning.force)
       ? validWinners(await readEntry(key), manifests, this.bundle.hash, limits) : null;
     this._classes.forEach((c, ci) => {
-      c.variants = initialVariants(c.manifest.kernels, limits, winners ? winners[ci] : {});
+      c.variants = initialVariants(c.manifest.kernels, limits, winners ? winners[ci] : {}, this.deviceClass);
       c.groups = c.manifest.kernels.map((k) => this.device.createBindGroup({
         label: k.name,
         layout: this.pipelines.layout(signature(k)),
@@ -294,7 +296,7 @@ export class InferenceSession {
           kernels,
           groups: sourceGroups(kernels),
           current: c.variants,
-          candidates: (k) => fittingVariants(kernels[k], limits),
+          candidates: (k) => fittingVariants(kernels[k], limits, this.deviceClass),
           prepare: async (k, vs) => { await this.pipelines.all(vs.map((v) => this._wanted(c, k, v))); },
           parallel,
           measure: (k, v, best) => this._measure(c, timer, k, v, repeats, best),

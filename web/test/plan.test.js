@@ -62,3 +62,41 @@ test('each kernel starts on its cached winner when it fits, else on its first fi
   assert.deepEqual(initialVariants(m.kernels, big, { k00_gather: 'wg512', k01_matmul: 'BM64' }), [1, 1]);
   assert.deepEqual(initialVariants(m.kernels, DEFAULTS, { k00_gather: 'wg512', k01_matmul: 'nope' }), [0, 0]);
 });
+
+test('CPU adapters are told apart from GPUs by their adapter info', async () => {
+  const { deviceClass } = await import('../plan.js');
+  assert.equal(deviceClass({ vendor: 'google', architecture: 'swiftshader', device: '', description: '' }), 'cpu');
+  assert.equal(deviceClass({ vendor: 'mesa', architecture: '', device: '', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' }), 'cpu');
+  assert.equal(deviceClass({ vendor: 'nvidia', architecture: 'hopper', device: '', description: '', isFallbackAdapter: true }), 'cpu');
+  assert.equal(deviceClass({ vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100' }), 'gpu');
+});
+
+test('variant keys give their tunables', async () => {
+  const { tunables } = await import('../plan.js');
+  assert.deepEqual(tunables('BM64_BN128_S0_TK4_TM4_TN8_V1'), { BM: 64, BN: 128, S: 0, TK: 4, TM: 4, TN: 8, V: 1 });
+  assert.deepEqual(tunables('per4_wg128'), { per: 4, wg: 128 });
+});
+
+test('on a CPU adapter, matmul variants without workgroup memory and with vector loads come first', async () => {
+  const { cpuOrder, fittingVariants } = await import('../plan.js');
+  const keys = ['BM128_BN128_S1_TK8_TM8_TN8', 'BM32_BN32_S0_TK1_TM2_TN2', 'BM64_BN64_S0_TK4_TM4_TN4_V1', 'BM32_BN32_S0_TK4_TM2_TN4_V1'];
+  const kernel = { name: 'k', kind: 'matmul', node: 'n', bindings: [], flops: 1, bytes: 1,
+    variants: keys.map((key) => ({ key, file: 'f', dispatch: [1, 1, 1], threads: 256, smemBytes: key.includes('_S1_') ? 8192 : 0, registers: 0 })) };
+  const order = cpuOrder(kernel, [0, 1, 2, 3]).map((i) => kernel.variants[i]);
+  const rank = (/** @type {any} */ v) => [v.smemBytes > 0 ? 1 : 0, v.key.endsWith('_V1') ? 0 : 1];
+  for (let i = 1; i < order.length; i++) assert.ok(String(rank(order[i - 1])) <= String(rank(order[i])), `${order[i - 1].key} before ${order[i].key}`);
+  assert.equal(order[order.length - 1].smemBytes > 0, true);
+  const limits = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupStorageSize: 16384, maxComputeWorkgroupsPerDimension: 65535 };
+  assert.deepEqual(fittingVariants(kernel, limits), [0, 1, 2, 3]); // a GPU keeps the compiler's order
+  assert.deepEqual(new Set(fittingVariants(kernel, limits, 'cpu')), new Set([0, 1, 2, 3]));
+});
+
+test('on a CPU adapter, row kernels try small workgroups first and elementwise ones more outputs per thread', async () => {
+  const { cpuOrder } = await import('../plan.js');
+  const make = (/** @type {string} */ kind, /** @type {[string, number][]} */ vs) => ({ name: 'k', kind, node: 'n', bindings: [], flops: 1, bytes: 1,
+    variants: vs.map(([key, threads]) => ({ key, file: 'f', dispatch: [1, 1, 1], threads, smemBytes: 0, registers: 0 })) });
+  const norm = make('norm', [['wg64', 64], ['wg32', 32], ['wg128', 128]]);
+  assert.deepEqual(cpuOrder(norm, [0, 1, 2]).map((i) => norm.variants[i].threads), [32, 64, 128]);
+  const gather = make('gather', [['per1_wg64', 64], ['per4_wg256', 256], ['per4_wg64', 64]]);
+  assert.deepEqual(cpuOrder(gather, [0, 1, 2]).map((i) => gather.variants[i].key), ['per4_wg64', 'per4_wg256', 'per1_wg64']);
+});
