@@ -64,14 +64,16 @@ def page(chromium, minilm_url):
 
 @pytest.fixture
 def tampered(minilm_bundle, tmp_path, serve):
-    """tampered(path, edit) -> URL of a copy of the bundle whose file `path` went through edit(bytes) -> bytes."""
-    def make(path: str, edit) -> str:
+    """tampered(path, edit) -> URL of a copy of the bundle whose file `path` (or each of a list of paths) went
+    through edit(bytes) -> bytes."""
+    def make(path, edit) -> str:
         copy = tmp_path / "bundle"
         shutil.copytree(minilm_bundle, copy, copy_function=_link_or_copy)
-        target = copy / path
-        data = edit(target.read_bytes())
-        target.unlink()  # a hard link: replace it, never write through it
-        target.write_bytes(data)
+        for one in [path] if isinstance(path, str) else path:
+            target = copy / one
+            data = edit(target.read_bytes())
+            target.unlink()  # a hard link: replace it, never write through it
+            target.write_bytes(data)
         return serve(copy)
     return make
 
