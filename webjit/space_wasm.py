@@ -21,6 +21,10 @@ L1_BYTES = 32768    # L1 data cache the inner loops plan for
 
 # --- matmul: MR rows x NR v128 columns of accumulators, K blocks of KB, the k loop unrolled U times (with U = 4 and
 # A contiguous along K, four k of a row of A are read as one vector and each lane broadcast by a shuffle). -------
+# The default is U = 1, for browsers (they run it until load-time tuning has timed the first few variants): V8
+# turns each broadcast load into one vbroadcastss and keeps the 6 x 2 tile near the SIMD peak, where the shuffled
+# U = 4 form spills (MiniLM's shapes in Chromium: 55-60 against 38-42 GFLOP/s). wasmtime (Cranelift) prefers U = 4;
+# tuning finds it there.
 WASM_MATMUL_TILES = [(1, 4), (2, 4), (4, 2), (4, 3), (6, 2), (8, 1), (4, 4), (6, 4), (8, 3)]
 WASM_MATMUL_KB = [128, 512]
 WASM_MATMUL_UNROLL = [1, 4]
@@ -85,7 +89,7 @@ def space(spec, registers: int = REGISTERS, relaxed: bool = True) -> tuple[Varia
     p = spec.params
     if spec.kind == "matmul":
         out = matmul_space(p["M"], p["N"], p["K"], registers)
-        default = {"MR": 6, "NR": 2, "KB": 512, "U": 4}
+        default = {"MR": 6, "NR": 2, "KB": 512, "U": 1}
     elif spec.kind == "attention":
         out = attention_space(p["M"], registers)
         default = {"BQ": 2, "EV": 4}

@@ -1,6 +1,6 @@
   (func $k00_softmax (param $t i32) (param $nt i32)
     (local $u i32) (local $u1 i32) (local $v i32) (local $g i32) (local $px i32) (local $po i32) (local $x0 i32) (local $o0 i32)
-    (local $mv v128) (local $sv v128) (local $o v128) (local $en v128) (local $er v128) (local $ep v128) (local $m0 v128) (local $s0 v128)
+    (local $mv v128) (local $sv v128) (local $o v128) (local $en v128) (local $eb v128) (local $er v128) (local $ep v128) (local $m0 v128) (local $s0 v128)
     (local.set $u (i32.wrap_i64 (i64.div_u (i64.mul (i64.extend_i32_u (local.get $t)) (i64.const 2)) (i64.extend_i32_u (local.get $nt)))))
     (local.set $u1 (i32.wrap_i64 (i64.div_u (i64.mul (i64.extend_i32_u (i32.add (local.get $t) (i32.const 1))) (i64.const 2)) (i64.extend_i32_u (local.get $nt)))))
 
@@ -27,10 +27,12 @@
       (block $wdet (loop $wlet
         (br_if $wdet (i32.eqz (local.get $v)))
         (local.set $o (f32x4.sub (v128.load32_lane offset=8 2 (local.get $px) (v128.load32_lane offset=4 1 (local.get $px) (v128.load32_lane  0 (local.get $px) (v128.const i32x4 0 0 0 0)))) (local.get $m0)))
-    (local.set $er (f32x4.pmin (f32x4.pmax (local.get $o) (v128.const f32x4 -86.6 -86.6 -86.6 -86.6))
-                                 (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
-    (local.set $en (f32x4.floor (f32x4.add (f32x4.mul (local.get $er) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
-                                          (v128.const f32x4 0.5 0.5 0.5 0.5))))
+    (local.set $er (f32x4.pmax (local.get $o) (v128.const f32x4 -86.6 -86.6 -86.6 -86.6)))
+    ;; n = round(r / ln 2), held as n + 1.5 * 2^23 in $<tmp>b: adding 1.5 * 2^23 rounds to an integer in the low
+    ;; mantissa bits (no floor); subtracting it again is exact
+    (local.set $eb (f32x4.add (f32x4.mul (local.get $er) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+                                (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $en (f32x4.sub (local.get $eb) (v128.const f32x4 12582912 12582912 12582912 12582912)))
     (local.set $er (f32x4.sub (local.get $er) (f32x4.mul (local.get $en) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
     (local.set $er (f32x4.add (local.get $er) (f32x4.mul (local.get $en) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
     (local.set $ep (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
@@ -41,13 +43,11 @@
     (local.set $ep (f32x4.add (f32x4.mul (local.get $ep) (local.get $er)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
     (local.set $ep (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $ep) (local.get $er)) (local.get $er)) (local.get $er))
                              (v128.const f32x4 1 1 1 1)))
-    ;; times 2^n, as 2 * 2^(n-1) so that n = 128 does not overflow the exponent field; n + 1.5 * 2^23 holds the
-    ;; integer n in its low mantissa bits, so its bits minus those of 1.5 * 2^23, plus 126, shifted, are 2^(n-1)
+    ;; times 2^n, as 2 * 2^(n-1) so that n = 128 does not overflow the exponent field: the bits of n + 1.5 * 2^23
+    ;; minus those of 1.5 * 2^23, plus 126, shifted, are 2^(n-1)
     (local.set $ep (f32x4.mul (f32x4.add (local.get $ep) (local.get $ep))
-                             (i32x4.shl (i32x4.sub (f32x4.add (local.get $en) (v128.const f32x4 12582912 12582912 12582912 12582912))
+                             (i32x4.shl (i32x4.sub (local.get $eb)
                                                    (v128.const i32x4 1262485378 1262485378 1262485378 1262485378)) (i32.const 23))))
-    (local.set $ep (v128.bitselect (v128.const f32x4 inf inf inf inf) (local.get $ep)
-                                  (f32x4.gt (local.get $o) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283))))
     (local.set $o (v128.andnot (local.get $ep) (f32x4.lt (local.get $o) (v128.const f32x4 -86.6 -86.6 -86.6 -86.6))))
         (local.set $s0 (f32x4.add (local.get $s0) (local.get $o)))
         (v128.store32_lane  0 (local.get $po) (local.get $o)) (v128.store32_lane offset=4 1 (local.get $po) (local.get $o)) (v128.store32_lane offset=8 2 (local.get $po) (local.get $o))
@@ -87,10 +87,12 @@
       (block $wdef (loop $wlef
         (br_if $wdef (i32.eqz (local.get $v)))
         (local.set $o (f32x4.sub (v128.load  (local.get $px)) (local.get $m0)))
-    (local.set $er (f32x4.pmin (f32x4.pmax (local.get $o) (v128.const f32x4 -86.6 -86.6 -86.6 -86.6))
-                                 (v128.const f32x4 88.72283 88.72283 88.72283 88.72283)))
-    (local.set $en (f32x4.floor (f32x4.add (f32x4.mul (local.get $er) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
-                                          (v128.const f32x4 0.5 0.5 0.5 0.5))))
+    (local.set $er (f32x4.pmax (local.get $o) (v128.const f32x4 -86.6 -86.6 -86.6 -86.6)))
+    ;; n = round(r / ln 2), held as n + 1.5 * 2^23 in $<tmp>b: adding 1.5 * 2^23 rounds to an integer in the low
+    ;; mantissa bits (no floor); subtracting it again is exact
+    (local.set $eb (f32x4.add (f32x4.mul (local.get $er) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+                                (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $en (f32x4.sub (local.get $eb) (v128.const f32x4 12582912 12582912 12582912 12582912)))
     (local.set $er (f32x4.sub (local.get $er) (f32x4.mul (local.get $en) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
     (local.set $er (f32x4.add (local.get $er) (f32x4.mul (local.get $en) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
     (local.set $ep (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
@@ -101,13 +103,11 @@
     (local.set $ep (f32x4.add (f32x4.mul (local.get $ep) (local.get $er)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
     (local.set $ep (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $ep) (local.get $er)) (local.get $er)) (local.get $er))
                              (v128.const f32x4 1 1 1 1)))
-    ;; times 2^n, as 2 * 2^(n-1) so that n = 128 does not overflow the exponent field; n + 1.5 * 2^23 holds the
-    ;; integer n in its low mantissa bits, so its bits minus those of 1.5 * 2^23, plus 126, shifted, are 2^(n-1)
+    ;; times 2^n, as 2 * 2^(n-1) so that n = 128 does not overflow the exponent field: the bits of n + 1.5 * 2^23
+    ;; minus those of 1.5 * 2^23, plus 126, shifted, are 2^(n-1)
     (local.set $ep (f32x4.mul (f32x4.add (local.get $ep) (local.get $ep))
-                             (i32x4.shl (i32x4.sub (f32x4.add (local.get $en) (v128.const f32x4 12582912 12582912 12582912 12582912))
+                             (i32x4.shl (i32x4.sub (local.get $eb)
                                                    (v128.const i32x4 1262485378 1262485378 1262485378 1262485378)) (i32.const 23))))
-    (local.set $ep (v128.bitselect (v128.const f32x4 inf inf inf inf) (local.get $ep)
-                                  (f32x4.gt (local.get $o) (v128.const f32x4 88.72283 88.72283 88.72283 88.72283))))
     (local.set $o (v128.andnot (local.get $ep) (f32x4.lt (local.get $o) (v128.const f32x4 -86.6 -86.6 -86.6 -86.6))))
         (local.set $s0 (f32x4.add (local.get $s0) (local.get $o)))
         (v128.store  (local.get $po) (local.get $o))
