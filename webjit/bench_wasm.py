@@ -3,9 +3,12 @@
   1. the SIMD peak of one core in wasmtime: independent chains of f32x4.relaxed_madd (and of f32x4.mul + add);
   2. the best matmul variant (of the lite space, both SIMD forms) on MiniLM's matmul shapes, next to that peak;
   3. MiniLM (seq 128) whole-model latency after tuning, next to onnxruntime CPU with 1 thread and by default;
-  4. what it costs to build the plan's module: rendering, wat2wasm, compiling.
+  4. what it costs to build the plan's module: rendering, wat2wasm, compiling;
+  5. where MiniLM's time goes: each kernel timed alone, summed by kernel kind, with 1 thread and with 2 threads
+     (Python threads over one shared memory, as Web Workers; wall clock, so each kernel alone also pays the
+     host's dispatch to the threads, about 0.1-0.2 ms: small kernels look slow), and the whole run (one call).
 
-    python -m webjit.bench_wasm [--budget 60] [--repeats 10] [--json F]
+    python -m webjit.bench_wasm [--budget 60] [--repeats 10] [--json F] [--profile-only]
 
 Single-threaded wasm is timed in the calling thread's CPU time (the machine may be shared: other processes do not
 count), as is onnxruntime with 1 thread; onnxruntime with its default threads on the wall clock. Figures that are
@@ -104,6 +107,20 @@ def matmul_vs_peak(m: int, k: int, n: int, rounds: int) -> dict:
     return out
 
 
+def minilm_profiles(budget: float, rounds: int) -> dict:
+    """MiniLM tuned (single-threaded, as in `minilm`), then profiled with 1 and 2 threads."""
+    import demo_models
+    import webjit
+    from .native.wasm_runner import WasmRunner
+    from .tune import tune
+    feeds = demo_models.sample_inputs("minilm")
+    plan = webjit.compile(demo_models.get("minilm"), values=feeds)
+    runner = WasmRunner(plan)
+    runner.run(feeds)
+    tune(runner, {}, budget_s=budget)
+    return {t: profile(plan, feeds, runner.variants, t, rounds) for t in (1, 2)}
+
+
 def minilm(budget: float, rounds: int) -> dict:
     import demo_models
     import onnxruntime as ort
@@ -131,10 +148,40 @@ def minilm(budget: float, rounds: int) -> dict:
     wall = _round_robin({"wasm": lambda: runner.run(feeds), "ort_1thread": lambda: ort1.run(None, ort1_feeds),
                          "ort_default": lambda: ortd.run(None, ortd_feeds)}, rounds, time.perf_counter)
     out = {"build": first, "rebuild_after_tuning": dict(runner.stats),
-           "variants": {k: v.key for k, v in runner.variants.items()}}
+           "variants": {k: v.key for k, v in runner.variants.items()},
+           "profile": {t: profile(plan, feeds, runner.variants, t, rounds) for t in (1, 2)}}
     out.update({f"{k}_cpu_ms": float(np.median(ts)) * 1e3 for k, ts in cpu.items()})
     out.update({f"{k}_wall_ms": float(np.median(ts)) * 1e3 for k, ts in wall.items()})
     return out
+
+
+def profile(plan, feeds, variants: dict, threads: int, repeats: int) -> dict:
+    """Each kernel of the plan timed alone (median of `repeats`, on the memory a forward pass left), summed by
+    kernel kind, and the whole run, with `threads` threads."""
+    from .native.wasm_runner import WasmRunner
+    runner = WasmRunner(plan, variants, threads=threads)
+    runner.run(feeds)
+    kinds: dict[str, dict] = {}
+    for i, k in enumerate(runner.plan.kernels):
+        row = kinds.setdefault(k.kind, {"count": 0, "ms": 0.0})
+        row["count"] += 1
+        row["ms"] += runner.time([i], repeats=repeats, warmup=1) * 1e3
+    return {"kinds": kinds, "run_ms": runner.time(None, repeats=repeats, warmup=1) * 1e3}
+
+
+def _profile_table(profiles: dict) -> list[list[str]]:
+    totals = {t: sum(r["ms"] for r in p["kinds"].values()) for t, p in profiles.items()}
+    order = sorted(profiles[1]["kinds"], key=lambda k: -profiles[1]["kinds"][k]["ms"])
+    rows = []
+    for kind in order:
+        row = [f"{kind} (x{profiles[1]['kinds'][kind]['count']})"]
+        for t, p in profiles.items():
+            ms = p["kinds"][kind]["ms"]
+            row += [f"{ms:.2f}", f"{100 * ms / totals[t]:.0f}%"]
+        rows.append(row)
+    rows.append(["sum of kernels"] + [x for t in profiles for x in (f"{totals[t]:.1f}", "")])
+    rows.append(["whole run (one call)"] + [x for t in profiles for x in (f"{profiles[t]['run_ms']:.1f}", "")])
+    return rows
 
 
 def main(argv=None) -> int:
@@ -144,9 +191,18 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, default=60.0, help="seconds of MiniLM variant tuning at most")
     p.add_argument("--repeats", type=int, default=10, help="rounds of the same-period comparisons")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--profile-only", action="store_true",
+                   help="only MiniLM's time by kernel kind (after tuning), with 1 and 2 threads")
     args = p.parse_args(argv)
     info = engine_info()
     print(f"{info['device']}: {info['backend']}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    if args.profile_only:
+        profiles = minilm_profiles(args.budget, args.repeats)
+        print(_table(_profile_table(profiles), ["MiniLM seq 128, tuned", "1 thread ms", "", "2 threads ms", ""]))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"engine": info, "profile": profiles}, f, indent=1)
+        return 0
     mm = {f"{m}x{k}x{n}": matmul_vs_peak(m, k, n, args.repeats) for m, k, n in SHAPES}
     rows = []
     for shape, r in mm.items():
@@ -166,6 +222,8 @@ def main(argv=None) -> int:
                   ["onnxruntime CPU, 1 thread", f"{lm['ort_1thread_cpu_ms']:.1f}", f"{lm['ort_1thread_wall_ms']:.1f}"],
                   ["onnxruntime CPU, default threads", "", f"{lm['ort_default_wall_ms']:.1f}"]],
                  ["MiniLM seq 128", "CPU ms", "wall ms"]))
+    print()
+    print(_table(_profile_table(lm["profile"]), ["MiniLM seq 128, tuned", "1 thread ms", "", "2 threads ms", ""]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"engine": info, "matmul": mm, "minilm": lm}, f, indent=1, default=str)

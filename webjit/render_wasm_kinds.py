@@ -44,12 +44,27 @@ def _access(base: int, access, rank: int, names: tuple[str, str]) -> dict:
     return {"base": base + 4 * access.offset, "batch": st[:rank], names[0]: st[rank], names[1]: st[rank + 1]}
 
 
+def _reciprocals(code) -> list:
+    """Elementwise code with each float division by a constant turned into a multiplication by its reciprocal (a
+    division costs several multiplications; the result differs by an ulp or so). Divisors whose reciprocal is not a
+    normal f32 number stay divisions."""
+    out = []
+    for dtype, op, args, attrs in code:
+        c = args[1] if op == "Div" and dtype == "float32" and len(args) == 2 and args[1] is not None else None
+        if c is not None and c[0] == "c" and c[2] == "float32" and np.isfinite(c[1]) and c[1] != 0:
+            r = 1.0 / float(np.float32(c[1]))
+            if float(np.finfo(np.float32).tiny) <= abs(r) <= float(np.finfo(np.float32).max):
+                op, args = "Mul", (args[0], ("c", r, "float32"))
+        out.append([dtype, op, args, attrs])
+    return out
+
+
 def _leaves(p, inb, rank: int, names=("m", "n")) -> list[dict]:
     return [{**_access(inb[l["slot"]], l["access"], rank, names), "dtype": l["dtype"]} for l in p["leaves"]]
 
 
 def elementwise(p, v, inb, outb) -> dict:
-    lines, coords = expressions(p["code"], p["leaves"])
+    lines, coords = expressions(_reciprocals(p["code"]), p["leaves"])
     accesses = [(inb[l["slot"]], l["access"].offset, l["access"].strides) for l in p["leaves"]]
     accesses.append((outb[0], 0, contiguous_strides(tuple(p["shape"]))))
     return {**_nest(p["shape"], accesses, keep=coords), "leaves": [{"dtype": l["dtype"]} for l in p["leaves"]],
@@ -77,7 +92,7 @@ def matmul(p, v, inb, outb) -> dict:
     if last != cols:
         nv = ceil_div(last, 4)
         panels = ([] if npanels == 1 else panels) + [{"nv": nv, "lanes": last - 4 * (nv - 1)}]
-    lines, coords = expressions(p["code"], p["leaves"])
+    lines, coords = expressions(_reciprocals(p["code"]), p["leaves"])
     return {"units": _prod(batch) * npanels, "npanels": npanels, "last_n0": (npanels - 1) * cols,
             "batch": batch, "batch_div": list(contiguous_strides(tuple(batch))), "M": m, "K": k,
             "mfull": m // v["MR"] * v["MR"], "mtail": m % v["MR"], "nkb": ceil_div(k, v["KB"]), "panels": panels,
@@ -95,7 +110,7 @@ def attention(p, v, inb, outb) -> dict:
     val = _access(inb[p["v"]["slot"]], p["v"]["access"], r, ("n", "e"))
     out = _access(outb[0], p["out"], r, ("m", "e"))
     leaves = _leaves(p, inb, r)
-    lines, coords = expressions(p["code"], p["leaves"])
+    lines, coords = expressions(_reciprocals(p["code"]), p["leaves"])
     evecs = [(4 * j * val["e"], 4 * j * out["e"], min(4, dv - 4 * j)) for j in range(ceil_div(dv, 4))]
     ptrs = [("pk", 4 * k["n"]), ("ps", 16), ("n", 4)]
     ptrs += [(f"pl{i}_{row}", 4 * leaf["n"]) for row in range(v["BQ"]) for i, leaf in enumerate(leaves)]
@@ -103,7 +118,7 @@ def attention(p, v, inb, outb) -> dict:
     return {"units": _prod(batch) * mblocks, "mblocks": mblocks, "batch": batch,
             "batch_div": list(contiguous_strides(tuple(batch))), "M": m, "N": n, "q": q, "k": k, "v": val,
             "out": out, "leaves": leaves, "lines": lines, "coords_used": coords, "nan_guard": p["nan_guard"],
-            "dvecs": [(4 * j * q["d"], 4 * j * k["d"], min(4, d - 4 * j)) for j in range(ceil_div(d, 4))],
+            "dfull": d // 4, "dtail": d % 4,
             "groups": n // 4, "ntail": n % 4, "svec": ceil_div(n, 4), "srow": 16 * ceil_div(n, 4),
             "echunks": [evecs[i:i + v["EV"]] for i in range(0, len(evecs), v["EV"])], "score_ptrs": ptrs}
 

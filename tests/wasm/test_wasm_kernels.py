@@ -37,3 +37,19 @@ def test_split_weights_run_on_wasm(monkeypatch):
     inits = {"table": f32(rng, 300, 40), "w": f32(rng, 40, 200, scale=0.2)}
     check_wasm(make_model(nodes, {"ids": ids}, {"y": F}, inits), {"ids": ids},
                expect_kinds=["gather", "matmul", "matmul", "concat"])
+
+
+def test_division_by_a_constant_becomes_a_multiplication_and_still_matches():
+    """Float division by a constant is rendered as a multiplication by its reciprocal, except where the reciprocal
+    is not a normal f32 (division by 0 or by a denormal): results still match onnxruntime, infinities included."""
+    from webjit.render_wasm import layout, render
+    from webjit.space_wasm import retarget
+    from wasm.check import check_wasm
+    rng = np.random.default_rng(0)
+    x = np.concatenate([f32(rng, 61, scale=3.0), np.array([0.0, -0.0, np.inf, -np.inf, 3e38], F)])
+    consts = {"three": np.array(3.0, F), "zero": np.array(0.0, F), "tiny": np.array(1e-40, F)}
+    nodes = [node("Div", ["x", c], [f"by_{c}"]) for c in consts]
+    plan = check_wasm(make_model(nodes, {"x": x}, {f"by_{c}": F for c in consts}, consts), {"x": x})
+    plan = retarget(plan)
+    divides = {k.outputs[0]: "f32x4.div" in render(k, k.space[0], plan.dtypes, layout(plan)) for k in plan.kernels}
+    assert divides == {"by_three": False, "by_zero": True, "by_tiny": True}
