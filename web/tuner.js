@@ -4,10 +4,10 @@
 // them; each variant runs once to warm up (the first dispatch after compiling pays for lazy work), then the
 // median of `repeats` timed runs counts; a variant whose warm-up run already takes over SLOWER times the best
 // median so far gets no repeats (its warm-up time is reported). The most expensive groups go first. Variants are compiled `parallel` at a
-// time (createComputePipelineAsync, all at once), then timed one by one, never while compiles run. The search
-// stops at the first chunk boundary after the budget is spent (compiling is not interruptible, and on a CPU
-// adapter one matmul variant takes seconds to compile): a group cut short keeps the fastest variant timed so far,
-// an untried group its starting variant.
+// time (createComputePipelineAsync, all at once), then timed one by one, never while compiles run. Compiling is
+// not interruptible (on a CPU adapter one matmul variant takes seconds), so a chunk starts only when a chunk as long
+// as the last one still fits the budget: a group cut short keeps the fastest variant timed so far, an untried
+// group its starting variant.
 // Time is read from timestamp queries when the device has them, else from the wall clock around
 // onSubmittedWorkDone. Each pass runs enough dispatches to last about a millisecond, above the browser's
 // timestamp quantisation.
@@ -95,7 +95,8 @@ export function dispatchesPerPass(ms) {
  */
 export async function tune(o) {
   const start = o.now();
-  const spent = () => o.now() - start >= o.budgetMs;
+  let lastChunkMs = 0; // how long the last chunk took: a chunk that would not fit what is left is not started
+  const spent = () => o.now() - start + lastChunkMs > o.budgetMs;
   /** @type {KernelReport[]} */
   const reports = new Array(o.kernels.length);
   const order = tuningOrder(o.kernels, o.groups);
@@ -115,6 +116,7 @@ export async function tune(o) {
     // end having timed nothing (a slow clock, a busy machine) is not worth its start-up.
     for (let c = 0; candidates.length > 1 && c < candidates.length && (!spent() || (always && n === 0 && c === 0)); c += parallel) {
       const chunk = candidates.slice(c, c + parallel);
+      const chunkStart = o.now();
       await o.prepare(first, chunk);
       for (const v of chunk) {
         try {
@@ -125,6 +127,7 @@ export async function tune(o) {
           errors[kernel.variants[v].key] = /** @type {Error} */ (e).message;
         }
       }
+      lastChunkMs = o.now() - chunkStart;
     }
     if (times.size < candidates.length && candidates.length > 1) complete = false;
     const winner = pickWinner(times) ?? o.current[first];

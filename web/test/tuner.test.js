@@ -84,6 +84,14 @@ test('variants are compiled a chunk at a time, and tuning stops at the first chu
   assert.deepEqual(calls.choose, [[[0], 0], [[1], 0]]);
 });
 
+test('a chunk that would not fit what is left of the budget (judged by the last chunk) is not started', async () => {
+  const { options, calls } = fake([[10, 10, 10, 10]], [[0]], { budgetMs: 25, parallel: 1 });
+  const report = await tune(options);
+  assert.deepEqual(calls.prepare, [[0], [1]]);  // a third chunk would end at 30 ms
+  assert.ok(report.elapsedMs <= options.budgetMs, `${report.elapsedMs} ms`);
+  assert.equal(report.complete, false);
+});
+
 test('however small the budget, the first chunk of the most expensive group is timed', async () => {
   const { options, calls } = fake([[10, 10, 10], [9, 1]], [[0], [1]], { budgetMs: 0, parallel: 2 });
   options.now = (() => { let t = 0; return () => (t += 5); })();  // time passes even before the first chunk
