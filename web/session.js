@@ -88,6 +88,7 @@ export class InferenceSession {
         const { WasmSession } = await import('./wasm/wasm_session.js');
         const wasm = await WasmSession.create(bundle, options, progress);
         wasm.timings.loadMs = performance.now() - started;
+        if (failed.length) wasm.fallback = { from: failed[0][0], reason: failed.map(([e, err]) => `${e}: ${err.message}`).join('; ') };
         return wasm;
       }
       if (!(/** @type {any} */ (bundle.manifest).backends || ['webgpu']).includes('webgpu')) {
@@ -95,7 +96,11 @@ export class InferenceSession {
         continue;
       }
       try {
-        return await InferenceSession._createWebgpu(bundle, options, progress, started);
+        const session = await InferenceSession._createWebgpu(bundle, options, progress, started);
+        // a lost device later switches to the next provider, when it is 'wasm' and the bundle has modules
+        const next = eps.slice(eps.indexOf(ep) + 1);
+        if (next.includes('wasm') && /** @type {any} */ (bundle.manifest).wasm) session._wasmOptions = options;
+        return session;
       } catch (e) {
         if (!(e instanceof NoGpuError)) throw e;
         failed.push([ep, /** @type {Error} */ (e.cause)]);
@@ -168,6 +173,9 @@ export class InferenceSession {
       return bytes ? this.device.createBuffer({ label: `read ${t.name}`, size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
     });
     /** @type {Promise<any>} */ this._queue = Promise.resolve();
+    /** @type {SessionOptions | null} options to load the 'wasm' provider with if the device is lost */
+    this._wasmOptions = null;
+    /** @type {Promise<import('./wasm/wasm_session.js').WasmSession> | null} */ this._replacement = null;
   }
 
   /** The variant index of every kernel of the largest class (the manifest's top level). */
@@ -364,6 +372,8 @@ export class InferenceSession {
    * @returns {Promise<Record<string, Tensor>>}
    */
   async run(feeds) {
+    if (this.gpu.lost && this._wasmOptions && !this._replacement) this._replacement = this._switchToWasm();
+    if (this._replacement) return (await this._replacement).run(feeds);
     checkNotLost(this.gpu);
     const call = this._checkFeeds(feeds);
     const result = this._queue.then(() => this._run(call, feeds));
@@ -498,8 +508,28 @@ export class InferenceSession {
     return new Error(`WebGPU validation error while running the model: ${error.message}`);
   }
 
+  /**
+   * The WebGPU device was lost and 'wasm' came after 'webgpu' in the execution providers: load the bundle's
+   * WebAssembly modules (with the session's options) and run on them from now on. `executionProvider` becomes
+   * 'wasm' and `fallback` says why.
+   * @returns {Promise<import('./wasm/wasm_session.js').WasmSession>}
+   */
+  async _switchToWasm() {
+    const lost = /** @type {{reason: string, message: string}} */ (this.gpu.lost);
+    const { WasmSession } = await import('./wasm/wasm_session.js');
+    const options = /** @type {SessionOptions} */ (this._wasmOptions);
+    const wasm = await WasmSession.create(this.bundle, options, options.onProgress || (() => {}));
+    this.executionProvider = 'wasm';
+    /** @type {{from: string, reason: string} | undefined} */
+    this.fallback = { from: 'webgpu', reason: `the WebGPU device was lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})` };
+    this.wasm = wasm.wasm;
+    for (const list of Object.values(this.buffers)) list.forEach((b) => b.destroy());
+    return wasm;
+  }
+
   /** Free the device and its buffers; the session cannot run afterwards. */
   async release() {
+    if (this._replacement) (await this._replacement.catch(() => null))?.release();
     for (const list of Object.values(this.buffers)) list.forEach((b) => b.destroy());
     this._readback.forEach((b) => b && b.destroy());
     this.device.destroy();

@@ -186,6 +186,26 @@ def test_a_lost_device_gives_a_clear_error_instead_of_a_result(page):
     assert message.endswith("create a new InferenceSession")
 
 
+def test_a_lost_device_switches_a_webgpu_then_wasm_session_to_wasm_and_it_says_why(page, minilm_bundle):
+    got = run(page, """async ({webjit, create}) => {
+        const session = await create('/', {executionProviders: ['webgpu', 'wasm'], tuning: false});
+        const ref = await webjit.loadReference(session.bundle);
+        const before = session.executionProvider;
+        session.device.destroy();
+        await session.device.lost;
+        const y = (await session.run(ref.inputs)).last_hidden_state;
+        const again = (await session.run(ref.inputs)).last_hidden_state;
+        return {before, after: session.executionProvider, fallback: session.fallback, dims: y.dims,
+                data: Array.from(y.data), same: again.data.every((v, i) => v === y.data[i])};
+    }""")
+    assert got["before"] == "webgpu" and got["after"] == "wasm" and got["same"]
+    assert got["fallback"]["from"] == "webgpu"
+    assert got["fallback"]["reason"].startswith("the WebGPU device was lost (destroyed")
+    want = reference(minilm_bundle, "outputs")["last_hidden_state"]
+    err = float(np.max(np.abs(np.array(got["data"], np.float32).reshape(want.shape) - want)))
+    assert err <= ATOL, f"max abs error {err:.3e} against onnxruntime"
+
+
 def test_an_unknown_execution_provider_is_refused(page):
     message = run(page, """async ({webjit}) => {
         try { await webjit.InferenceSession.create('/', {executionProviders: ['webnn', 'wasm']}); return null; }

@@ -24,7 +24,8 @@ RUN_REFERENCE = """async ({webjit, create}, options) => {
     const timer = setInterval(() => { ticks++; }, 1);
     const y = (await session.run(ref.inputs)).last_hidden_state;
     clearInterval(timer);
-    return {ep: session.executionProvider, wasm: session.wasm || null, type: y.type, dims: y.dims,
+    return {ep: session.executionProvider, wasm: session.wasm || null, fallback: session.fallback || null,
+            type: y.type, dims: y.dims,
             data: Array.from(y.data), ticks};
 }"""
 
@@ -83,6 +84,7 @@ def test_without_webgpu_a_webgpu_then_wasm_session_falls_back_to_wasm_and_says_s
     assert page.evaluate("() => 'gpu' in navigator") is (missing != "navigator.gpu")
     got = run(page, RUN_REFERENCE, {"executionProviders": ["webgpu", "wasm"]})
     assert got["ep"] == "wasm"
+    assert got["fallback"]["from"] == "webgpu" and got["fallback"]["reason"].startswith("webgpu: WebGPU is ")
     assert got["wasm"]["threads"] == page.evaluate("() => Math.min(navigator.hardwareConcurrency, 4)")
     check_output(got, minilm_bundle)
     message = run(page, """async ({webjit}) => {

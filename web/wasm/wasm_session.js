@@ -289,6 +289,8 @@ export class WasmSession {
     /** @type {string[]} */ this.inputNames = m.inputs.map((t) => t.name);
     /** @type {string[]} */ this.outputNames = m.outputs.map((t) => t.name);
     /** @type {any} */ this.tuningReport = { source: 'off' };
+    /** Set when an earlier provider could not run: `{from, reason}`. @type {{from: string, reason: string} | undefined} */
+    this.fallback = undefined;
     /** @type {{loadMs: number, tuningMs: number}} */ this.timings = { loadMs: 0, tuningMs: 0 };
     this._classes = shapeClasses(m).map((c) => ({
       ...c, consts: c.manifest.outputs.map(() => null), chosen: /** @type {any} */ (c.manifest).wasm.kernels.map(() => 0),
