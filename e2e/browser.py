@@ -68,9 +68,12 @@ window.webjitTest = async (body, arg) => {
     sessions.push(s);
     return s;
   };
+  // int64 feeds sent as wire_feeds() writes them -> {name: Tensor}
+  const feeds = (wired) => Object.fromEntries(Object.entries(wired).map(([name, { data, dims }]) => [
+    name, new window.webjit.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), dims)]));
   let result;
   try {
-    result = await body({ webjit: window.webjit, create }, arg);
+    result = await body({ webjit: window.webjit, create, feeds }, arg);
   } finally {
     for (const s of sessions) {
       if (s.gpu && s.gpu.lost) continue;
@@ -84,9 +87,16 @@ window.webjitTest = async (body, arg) => {
 """
 
 
+def wire_feeds(feeds: dict) -> dict:
+    """Integer input arrays as JSON for `run`; in the page, `feeds(wired)` makes them int64 Tensors again."""
+    return {name: {"data": [int(x) for x in arr.ravel().tolist()], "dims": list(arr.shape)}
+            for name, arr in feeds.items()}
+
+
 def run(page, body: str, arg=None):
-    """Run `body`, JS of the form `async ({webjit, create}, arg) => ...`, in the page: sessions made with `create`
-    run inside a WebGPU validation error scope, and any error that reaches a scope fails the test."""
+    """Run `body`, JS of the form `async ({webjit, create, feeds}, arg) => ...`, in the page: sessions made with
+    `create` run inside a WebGPU validation error scope, and any error that reaches a scope fails the test.
+    `feeds(wired)` turns inputs sent with `wire_feeds` into Tensors."""
     if not page.evaluate("() => typeof window.webjitTest === 'function'"):
         page.evaluate(f"() => {{ {HARNESS} }}")
     out = page.evaluate(f"async (arg) => window.webjitTest({body}, arg)", arg)

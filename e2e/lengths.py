@@ -15,18 +15,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .browser import chromium, open_page, run
+from .browser import chromium, open_page, run, wire_feeds
 
 MODEL = "minilm"
 
-MEASURE = """async ({webjit, create}, {feeds, options, runs}) => {
+MEASURE = """async ({create, feeds}, {wired, options, runs}) => {
     const session = await create('/', options);
     const out = [];
-    for (const f of feeds) {
-        const inputs = {};
-        for (const [name, {data, dims}] of Object.entries(f)) {
-            inputs[name] = new webjit.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), dims);
-        }
+    for (const f of wired) {
+        const inputs = feeds(f);
         await session.run(inputs);
         const times = [];
         for (let i = 0; i < runs; i++) {
@@ -61,7 +58,7 @@ def main(argv=None) -> int:
     from webjit.bundle import build
     from webjit.serve import make_server
     feeds = [demo_models.sample_inputs(MODEL, seq=n) for n in lengths]
-    wire = [{k: {"data": v.ravel().tolist(), "dims": list(v.shape)} for k, v in f.items()} for f in feeds]
+    wire = [wire_feeds(f) for f in feeds]
     with tempfile.TemporaryDirectory(prefix="webjit-lengths-") as tmp:
         bundle = build(demo_models.get(MODEL), Path(tmp) / "bundle", values=demo_models.sample_inputs(MODEL, seq=128),
                        buckets=[args.buckets])
@@ -75,7 +72,7 @@ def main(argv=None) -> int:
                     context = browser.new_context()
                     page = open_page(context, server.url, timeout_ms=3_600_000)
                     options = {**BACKENDS[b], "tuning": {"budgetMs": 2000}}
-                    times = run(page, MEASURE, {"feeds": wire, "options": options, "runs": args.runs})
+                    times = run(page, MEASURE, {"wired": wire, "options": options, "runs": args.runs})
                     medians = [statistics.median(t) for t in times]
                     longest = medians[lengths.index(max(lengths))]
                     print(f"  {b:<8}" + "".join(f"{m:>12.1f}" for m in medians)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from e2e import browser as harness
-from e2e.browser import run
+from e2e.browser import run, wire_feeds
 from test_browser_runtime import ATOL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
@@ -19,15 +19,11 @@ MODEL = "minilm"
 LENGTHS = [12, 77, 128]
 
 # Creates one session and runs every feed set through it; returns the outputs and the tuning report's classes.
-RUN_LENGTHS = """async ({webjit, create}, {options, feeds}) => {
+RUN_LENGTHS = """async ({create, feeds}, {options, wired}) => {
     const session = await create('/', options);
     const out = [];
-    for (const f of feeds) {
-        const inputs = {};
-        for (const [name, {data, dims}] of Object.entries(f)) {
-            inputs[name] = new webjit.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), dims);
-        }
-        const y = (await session.run(inputs)).last_hidden_state;
+    for (const f of wired) {
+        const y = (await session.run(feeds(f))).last_hidden_state;
         out.push({dims: y.dims, data: Array.from(y.data)});
     }
     const r = session.tuningReport;
@@ -82,8 +78,7 @@ def test_the_manifest_holds_one_class_per_bucket_sharing_the_weights(bucketed):
 ], ids=["webgpu", "wasm-1-thread", "wasm-2-threads"])
 def test_lengths_12_77_128_from_one_bundle_match_onnxruntime(page, cases, options):
     feeds, want = cases
-    wire = [{k: {"data": v.ravel().tolist(), "dims": list(v.shape)} for k, v in f.items()} for f in feeds]
-    got = run(page, RUN_LENGTHS, {"options": options, "feeds": wire})
+    got = run(page, RUN_LENGTHS, {"options": options, "wired": [wire_feeds(f) for f in feeds]})
     assert got["ep"] == options["executionProviders"][0]
     for n, ref, out in zip(LENGTHS, want, got["out"]):
         assert out["dims"] == [1, n, 384]
