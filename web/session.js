@@ -15,7 +15,7 @@ import { Bundle } from './manifest.js';
 import { checkNotLost, requestGpu } from './device.js';
 import { Pipelines } from './pipelines.js';
 import { bufferSizes, deviceClass, fittingVariants, initialVariants, requiredLimits, signature, sourceGroups } from './plan.js';
-import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune } from './tuner.js';
+import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune, tuneClasses } from './tuner.js';
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
 import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
 import { actualShape, pickClass, reshapeInto, shapeClasses } from './classes.js';
@@ -278,8 +278,7 @@ export class InferenceSession {
   }
 
   /**
-   * Tune every class, the largest first: each gets the share of what is left of the budget that its work (flops)
-   * has among the classes not yet tuned.
+   * Tune every shape class within the budget (tuner.js `tuneClasses` shares it between them).
    * @param {number} budgetMs
    * @param {number} repeats
    * @param {number} parallel
@@ -289,53 +288,31 @@ export class InferenceSession {
   async _tune(budgetMs, repeats, parallel, progress) {
     const limits = /** @type {any} */ (this.gpu.limits);
     const timer = new PassTimer(this.device, this.gpu.timestamps);
-    const start = performance.now();
-    const order = [...this._classes].reverse();
-    let work = order.reduce((s, c) => s + Math.max(c.flops, 1), 0);
-    /** @type {import('./tuner.js').TuningReport[]} */
-    const reports = [];
     try {
-      for (const c of order) {
-        const left = Math.max(0, budgetMs - (performance.now() - start));
-        const share = left * (Math.max(c.flops, 1) / work);
-        work -= Math.max(c.flops, 1);
-        const kernels = c.manifest.kernels;
-        const report = await tune({
-          kernels,
-          groups: sourceGroups(kernels),
-          current: c.variants,
-          candidates: (k) => fittingVariants(kernels[k], limits, this.deviceClass),
-          prepare: async (k, vs) => { await this.pipelines.all(vs.map((v) => this._wanted(c, k, v))); },
-          parallel,
-          measure: (k, v, best) => this._measure(c, timer, k, v, repeats, best),
-          choose: async (ks, v) => {
-            for (const k of ks) {
-              c.variants[k] = v;
-              const w = this._wanted(c, k, v);
-              c.pipes[k] = await this.pipelines.get(w.file, w.sig, w.label);
-            }
-          },
-          budgetMs: share,
-          now: () => performance.now(),
-          timer: timer.kind,
-          always: c === order[0],
-          onProgress: progress,
-        });
-        report.kernels.forEach((r) => { /** @type {any} */ (r).dims = c.dims; });
-        reports.unshift(report);
-      }
+      return await tuneClasses(this._classes, budgetMs, (/** @type {Klass} */ c, share, always) => tune({
+        kernels: c.manifest.kernels,
+        groups: sourceGroups(c.manifest.kernels),
+        current: c.variants,
+        candidates: (k) => fittingVariants(c.manifest.kernels[k], limits, this.deviceClass),
+        prepare: async (k, vs) => { await this.pipelines.all(vs.map((v) => this._wanted(c, k, v))); },
+        parallel,
+        measure: (k, v, best) => this._measure(c, timer, k, v, repeats, best),
+        choose: async (ks, v) => {
+          for (const k of ks) {
+            c.variants[k] = v;
+            const w = this._wanted(c, k, v);
+            c.pipes[k] = await this.pipelines.get(w.file, w.sig, w.label);
+          }
+        },
+        budgetMs: share,
+        now: () => performance.now(),
+        timer: timer.kind,
+        always,
+        onProgress: progress,
+      }), () => performance.now());
     } finally {
       timer.destroy();
     }
-    const top = reports[reports.length - 1];
-    return {
-      ...top,
-      budgetMs,
-      elapsedMs: performance.now() - start,
-      complete: reports.every((r) => r.complete),
-      kernels: reports.flatMap((r) => r.kernels),
-      ...(reports.length > 1 ? { classes: reports.map((r, i) => ({ dims: this._classes[i].dims, budgetMs: r.budgetMs, elapsedMs: r.elapsedMs, complete: r.complete })) } : {}),
-    };
   }
 
   /**

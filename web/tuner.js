@@ -152,6 +152,40 @@ export async function tune(o) {
 }
 
 /**
+ * Tune every shape class (classes.js), the largest first: each gets the share of what is left of the budget that
+ * its work (flops) has among the classes not yet tuned, and only the first times a chunk however small its share.
+ * One report comes back: every class's kernel rows, each with its class's `dims`, complete when every class was,
+ * and (with more than one class) `classes` with each class's own budget and time.
+ * @param {{dims: number[], flops: number}[]} classes  smallest first
+ * @param {number} budgetMs
+ * @param {(cls: any, budgetMs: number, always: boolean) => Promise<TuningReport>} tuneOne  tune() for one class
+ * @param {() => number} now
+ * @returns {Promise<TuningReport & {classes?: {dims: number[], budgetMs: number, elapsedMs: number, complete: boolean}[]}>}
+ */
+export async function tuneClasses(classes, budgetMs, tuneOne, now) {
+  const start = now();
+  const order = [...classes].reverse();
+  let work = order.reduce((s, c) => s + Math.max(c.flops, 1), 0);
+  /** @type {TuningReport[]} */
+  const reports = [];
+  for (const c of order) {
+    const share = Math.max(0, budgetMs - (now() - start)) * (Math.max(c.flops, 1) / work);
+    work -= Math.max(c.flops, 1);
+    const report = await tuneOne(c, share, c === order[0]);
+    reports.unshift({ ...report, kernels: report.kernels.map((r) => ({ ...r, dims: c.dims })) });
+  }
+  const top = reports[reports.length - 1];
+  return {
+    ...top,
+    budgetMs,
+    elapsedMs: now() - start,
+    complete: reports.every((r) => r.complete),
+    kernels: reports.flatMap((r) => r.kernels),
+    ...(reports.length > 1 ? { classes: reports.map((r, i) => ({ dims: classes[i].dims, budgetMs: r.budgetMs, elapsedMs: r.elapsedMs, complete: r.complete })) } : {}),
+  };
+}
+
+/**
  * Times compute passes on the device: with timestamp queries when it has them, else with the wall clock around
  * onSubmittedWorkDone (which then includes the submit).
  */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SLOWER, dispatchesPerPass, median, pickWinner, tune, tuningOrder } from '../tuner.js';
+import { SLOWER, dispatchesPerPass, median, pickWinner, tune, tuneClasses, tuningOrder } from '../tuner.js';
 
 test('the median of an odd count is the middle value, of an even count the mean of the middle two', () => {
   assert.equal(median([5, 1, 3]), 3);
@@ -129,4 +129,23 @@ test('progress is reported once per group', async () => {
   const events = [];
   await tune({ ...options, onProgress: (e) => events.push(e) });
   assert.deepEqual(events, [{ phase: 'tuning', done: 1, total: 2, kernel: 'k0' }, { phase: 'tuning', done: 2, total: 2, kernel: 'k1' }]);
+});
+
+test('shape classes are tuned largest first, each with its share by work of what the budget has left', async () => {
+  let clock = 0;
+  const classes = [{ dims: [16], flops: 1 }, { dims: [32], flops: 2 }, { dims: [64], flops: 5 }];
+  /** @type {[number[], number, boolean][]} */
+  const calls = [];
+  const report = await tuneClasses(classes, 80, async (c, share, always) => {
+    calls.push([c.dims, share, always]);
+    clock += 10; // each class spends 10 ms
+    return { source: 'tuned', timer: 't', budgetMs: share, elapsedMs: 10, complete: c.dims[0] !== 32,
+      kernels: [{ kernel: `k${c.dims[0]}`, sharedWith: null, candidates: 2, tried: 1, times: {}, errors: {}, winner: 'v0' }] };
+  }, () => clock);
+  // shares: 80 * 5/8 first; then what is left (70) * 2/3; then (60) * 1/1
+  assert.deepEqual(calls, [[[64], 80 * 5 / 8, true], [[32], 70 * 2 / 3, false], [[16], 60, false]]);
+  assert.deepEqual(report.kernels.map((k) => [k.kernel, /** @type {any} */ (k).dims]), [['k16', [16]], ['k32', [32]], ['k64', [64]]]);
+  assert.equal(report.complete, false);
+  assert.equal(report.elapsedMs, 30);
+  assert.deepEqual(report.classes?.map((c) => c.dims), [[16], [32], [64]]);
 });

@@ -19,7 +19,7 @@ import { fromDevice, fromRaw } from '../tensor.js';
 import { actualShape, shapeClasses } from '../classes.js';
 import { simdSupport, validateWasm, writeWeights } from './layout.js';
 import { chosenFrom, groups, tableEntries, tunerKernels, wasmDevice } from './choices.js';
-import { DEFAULT_REPEATS, SLOWER, median, tune } from '../tuner.js';
+import { DEFAULT_REPEATS, SLOWER, median, tune, tuneClasses } from '../tuner.js';
 import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
 
 const DEFAULT_MAX_THREADS = 4;
@@ -175,24 +175,16 @@ export class WasmSession {
   }
 
   /**
-   * Tune every class, the largest first, each with the share of what is left of the budget that its work has
-   * among the classes not yet tuned (as the WebGPU session does). Variants are timed on the session's own threads.
+   * Tune every shape class within the budget (../tuner.js `tuneClasses` shares it between them, as for WebGPU).
+   * Variants are timed on the session's own threads.
    * @param {number} budgetMs
    * @param {number} repeats
    * @param {(e: import('../session.js').ProgressEvent) => void} progress
    */
   async _tune(budgetMs, repeats, progress) {
-    const start = performance.now();
-    const order = [...this._classes].reverse();
-    let work = order.reduce((s, c) => s + Math.max(c.flops, 1), 0);
-    const rows = [];
-    let complete = true;
-    for (const c of order) {
-      const flops = Math.max(c.flops, 1);
-      const share = Math.max(0, budgetMs - (performance.now() - start)) * (flops / work);
-      work -= flops;
+    return tuneClasses(this._classes, budgetMs, (/** @type {any} */ c, share, always) => {
       const kernels = tunerKernels(c.manifest.wasm.kernels, this.wasm.simd);
-      const report = await tune({
+      return tune({
         kernels,
         groups: groups(c.manifest.wasm.kernels),
         current: c.chosen,
@@ -206,13 +198,10 @@ export class WasmSession {
         budgetMs: share,
         now: () => performance.now(),
         timer: 'wall-clock',
-        always: c === order[0],
+        always,
         onProgress: progress,
       });
-      complete = complete && report.complete;
-      rows.unshift(...report.kernels.map((r) => ({ ...r, dims: c.dims })));
-    }
-    return this._report('tuned', budgetMs, performance.now() - start, complete, rows);
+    }, () => performance.now());
   }
 
   /**
