@@ -3,6 +3,8 @@
 // fit, pads every input along its bucketed axes with the input's pad value, and crops the outputs back. Pure
 // functions of the manifest and the feeds, with no WebGPU in them.
 
+import { Tensor } from './tensor.js';
+
 /** @typedef {import('./manifest.js').Manifest} Manifest */
 /** @typedef {import('./manifest.js').TensorInfo} TensorInfo */
 
@@ -125,4 +127,14 @@ export function reshapeInto(src, from, to, pad = 0) {
     }
   }
   return out;
+}
+
+/**
+ * A tensor cropped to `dims` (the feeds' own sizes of a padded class's output); itself when nothing is cropped.
+ * @param {Tensor} t
+ * @param {number[]} dims
+ */
+export function cropped(t, dims) {
+  if (dims.every((n, a) => n === t.dims[a])) return t;
+  return new Tensor(t.type, reshapeInto(/** @type {any} */ (t.data), Array.from(t.dims), dims), dims);
 }

@@ -18,7 +18,7 @@ import { bufferSizes, deviceClass, fittingVariants, initialVariants, requiredLim
 import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune, tuneClasses } from './tuner.js';
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
 import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
-import { actualShape, pickClass, reshapeInto, shapeClasses } from './classes.js';
+import { actualShape, cropped, pickClass, reshapeInto, shapeClasses } from './classes.js';
 import { partsInShard } from './weights.js';
 
 const SHARD_CONCURRENCY = 2;
@@ -31,16 +31,6 @@ const EXECUTION_PROVIDERS = ['webgpu', 'wasm'];
  * A checked run: the class that runs it, the feeds' dim sizes, the inputs in device form padded to the class.
  * @typedef {{cls: import('./classes.js').ShapeClass, sizes: number[], data: (Float32Array | Int32Array | Uint32Array)[]}} Call
  */
-
-/**
- * A tensor cropped to `dims` (the feeds' own sizes of a padded class's output); itself when nothing is cropped.
- * @param {Tensor} t
- * @param {number[]} dims
- */
-export function cropped(t, dims) {
-  if (dims.every((n, a) => n === t.dims[a])) return t;
-  return new Tensor(t.type, reshapeInto(/** @type {any} */ (t.data), Array.from(t.dims), dims), dims);
-}
 
 /** No adapter, or no device: the next execution provider is tried. */
 class NoGpuError extends Error {}

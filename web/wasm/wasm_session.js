@@ -14,9 +14,9 @@
 // after them. A run pads its inputs to the smallest class that holds them, runs that class's module and crops the
 // outputs back.
 
-import { InferenceSession, cropped } from '../session.js';
+import { InferenceSession } from '../session.js';
 import { fromDevice, fromRaw } from '../tensor.js';
-import { actualShape, shapeClasses } from '../classes.js';
+import { actualShape, cropped, shapeClasses } from '../classes.js';
 import { simdSupport, validateWasm, writeWeights } from './layout.js';
 import { chosenFrom, groups, tableEntries, tunerKernels, wasmDevice } from './choices.js';
 import { DEFAULT_REPEATS, SLOWER, median, tune, tuneClasses } from '../tuner.js';
