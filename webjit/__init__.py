@@ -10,8 +10,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from .errors import UnsupportedOp, ValidationFailed, WebjitError
 from .fuse import fuse
 from .ir import Graph
@@ -25,10 +23,11 @@ __all__ = ["compile", "Plan", "KernelSpec", "Graph", "WebjitError", "Unsupported
 
 
 def compile(model: str | os.PathLike, shapes: dict[str, tuple] | None = None,
-            values: dict[str, np.ndarray] | None = None, *, reuse: bool = True,
+            values: dict | None = None, *, reuse: bool = True,
             dump: str | os.PathLike | None = None) -> Plan:
     """ONNX file -> execution plan. shapes: concrete input shapes; values: sample inputs (their shapes count,
-    and inputs that decide shapes, such as a Reshape target, are folded in as constants)."""
+    and inputs that decide shapes, such as a Reshape target, are folded in as constants; numpy arrays or
+    webjit.tensor.Tensor)."""
     dump = dump or os.environ.get("WEBJIT_DUMP")
     g = import_onnx(model)
     _dump(dump, "graph.txt", g.dump)

@@ -17,10 +17,10 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import tempfile
+from array import array
 from pathlib import Path
-
-import numpy as np
 
 from . import __version__
 from . import compile as compile_model
@@ -30,59 +30,70 @@ from .plan import ALIGN, Plan, nbytes
 from .progress import Progress
 from .render_wgsl import render
 from .space import DEFAULT_LIMITS, prune
+from .tensor import Tensor
 
 FORMAT = "webjit-bundle"
 SCHEMA_VERSION = 1
 SHARD_BYTES = 32_000_000  # at most 32 MB per weight shard (a multiple of ALIGN)
 DEVICE_DTYPE = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32"}
 WEIGHT_FORMATS = ("fp32", "fp16")  # fp16: float32 weights stored as float16 (half the bytes), widened on load
-FP16_MAX = float(np.finfo(np.float16).max)  # 65504: a weight with a larger finite value stays float32 under fp16
 BACKENDS = ("webgpu", "wasm")
 
 
 def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None,
-          values: dict[str, np.ndarray] | None = None, *, weights: str = "fp32", reference: bool = True,
+          values: dict | None = None, *, weights: str = "fp32", reference: bool = True,
           backends=BACKENDS, buckets: list[str] | None = None) -> Path:
     """Stage entry point: compile `model` for `shapes` / sample `values` and write the bundle to `out`.
     reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime).
     backends: what to write kernels for: "webgpu" (WGSL files) and/or "wasm" (WebAssembly modules).
     buckets: length buckets such as ["16,32,64"] or ["seq=16,32,64"] (see shape_classes): the bundle then serves
     every size of those dims up to the maximum that `shapes` / `values` give."""
+    out = Path(out)
+    _check_replaceable(out)
+    files = build_files(model, shapes, values, weights=weights, reference=reference, backends=backends,
+                        buckets=buckets)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be served
+        for path, data in files.items():
+            (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / path).write_bytes(data)
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def build_files(model: str | os.PathLike, shapes: dict | None = None, values: dict | None = None, *,
+                weights: str = "fp32", reference: bool = True, backends=BACKENDS,
+                buckets: list[str] | None = None) -> dict[str, bytes]:
+    """The bundle `build` writes, in memory: path -> bytes, "manifest.json" last. Needs neither numpy nor a file
+    system beyond reading the model, so it also runs in a browser (inbrowser.py)."""
     if weights not in WEIGHT_FORMATS:
         raise WebjitError(f"weights '{weights}' is not supported; choose from {', '.join(WEIGHT_FORMATS)}")
     if not backends or any(b not in BACKENDS for b in backends):
         raise WebjitError(f"backends {','.join(backends)}: choose one or more of {', '.join(BACKENDS)}")
     backends = [b for b in BACKENDS if b in backends]
-    out = Path(out)
-    _check_replaceable(out)
     plans, dynamic = _compile(model, shapes, values, buckets)
     plan = plans[-1]  # the largest class: the manifest's top level
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be served
-        files: dict[str, dict] = {}
-        writer = _Writer(tmp, files)
-        shards, weight_records, indices = _write_weights(plans, writer, weights)
-        wasm, class_wasm = (write_wasm(plans, writer, weight_records, indices) if "wasm" in backends
-                            else (None, [None] * (len(plans) - 1)))
-        sections = []
-        for c, p in enumerate(plans):
-            variants = _write_kernels(p, writer) if "webgpu" in backends else None
-            prefix = "" if p is plan else f"c{c}-"
-            consts = {n: writer.write(f"consts/{prefix}output-{i:03d}.bin", _raw(p.consts[n]))
-                      for i, n in enumerate(p.outputs) if n in p.consts}
-            sections.append(_class_section(p, variants, indices[c], consts))
-        ref = _write_reference(model, plan, values, writer) if reference and values is not None else None
-        if dynamic is not None:
-            dynamic["classes"] = [{"dims": dims, **section} | ({"wasm": w} if w is not None else {})
-                                  for dims, section, w in zip(dynamic.pop("sizes")[:-1], sections, class_wasm)]
-        manifest = _manifest(sections[-1], shards, weight_records, ref, files, weights, backends, wasm, dynamic)
-        (tmp / "manifest.json").write_text(_json(manifest))
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    writer = _Writer()
+    shards, weight_records, indices = _write_weights(plans, writer, weights)
+    wasm, class_wasm = (write_wasm(plans, writer, weight_records, indices) if "wasm" in backends
+                        else (None, [None] * (len(plans) - 1)))
+    sections = []
+    for c, p in enumerate(plans):
+        variants = _write_kernels(p, writer) if "webgpu" in backends else None
+        prefix = "" if p is plan else f"c{c}-"
+        consts = {n: writer.write(f"consts/{prefix}output-{i:03d}.bin", _raw(p.consts[n]))
+                  for i, n in enumerate(p.outputs) if n in p.consts}
+        sections.append(_class_section(p, variants, indices[c], consts))
+    ref = _write_reference(model, plan, values, writer) if reference and values is not None else None
+    if dynamic is not None:
+        dynamic["classes"] = [{"dims": dims, **section} | ({"wasm": w} if w is not None else {})
+                              for dims, section, w in zip(dynamic.pop("sizes")[:-1], sections, class_wasm)]
+    manifest = _manifest(sections[-1], shards, weight_records, ref, writer.files, weights, backends, wasm, dynamic)
+    return {**writer.contents, "manifest.json": _json(manifest).encode()}
 
 
 def _compile(model, shapes, values, buckets) -> tuple[list[Plan], dict | None]:
@@ -128,23 +139,22 @@ def _compile(model, shapes, values, buckets) -> tuple[list[Plan], dict | None]:
 
 # -- files ---------------------------------------------------------------------------------------------------------
 class _Writer:
-    """Writes files under the bundle folder and records their size and SHA-256 in `files`."""
+    """Holds the bundle's files (`contents`) and records their size and SHA-256 for the manifest (`files`)."""
 
-    def __init__(self, root: Path, files: dict[str, dict]):
-        self.root, self.files = root, files
+    def __init__(self):
+        self.contents: dict[str, bytes] = {}
+        self.files: dict[str, dict] = {}
 
     def write(self, path: str, data: bytes) -> str:
         if path not in self.files:
-            (self.root / path).parent.mkdir(parents=True, exist_ok=True)
-            (self.root / path).write_bytes(data)
+            self.contents[path] = data
             self.files[path] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         return path
 
 
-def _raw(arr: np.ndarray) -> bytes:
-    """An array as raw little-endian bytes in its own dtype (bool as one byte)."""
-    arr = np.ascontiguousarray(arr)
-    return arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+def _raw(arr) -> bytes:
+    """A Tensor or numpy array as raw little-endian bytes in its own dtype (bool as one byte)."""
+    return Tensor.from_array(arr).tobytes()
 
 
 def _write_kernels(plan: Plan, writer: _Writer) -> dict[str, list[dict]]:
@@ -200,17 +210,21 @@ def _write_weights(plans: list[Plan], writer: _Writer, weight_format: str = "fp3
     return shard_records, records, indices
 
 
-def _stored(name: str, arr: np.ndarray, weight_format: str) -> tuple[bytes, dict]:
+def _stored(name: str, arr: Tensor, weight_format: str) -> tuple[bytes, dict]:
     """A weight's bytes as the shards hold them, and what its record says about that: float32 weights of an fp16
     bundle become float16 (round to nearest even; `"stored": "float16"`, half the bytes), the rest stay as they are.
     A float32 weight with a finite value beyond float16's range (such as a -3.4e38 mask fill), which float16 would
     turn into infinity, stays float32 (no `stored`): exact, at full size."""
-    if weight_format != "fp16" or arr.dtype != np.float32:
+    if weight_format != "fp16" or arr.dtype != "float32":
         return _raw(arr), {}
-    finite = arr[np.isfinite(arr)]
-    if finite.size and float(np.max(np.abs(finite))) > FP16_MAX:
+    values, step, half = array("f", arr.tobytes()), 1 << 20, []
+    try:
+        for i in range(0, len(values), step):
+            chunk = values[i:i + step]
+            half.append(struct.pack(f"<{len(chunk)}e", *chunk))  # round to nearest even, as numpy does
+    except OverflowError:  # a finite value that float16 would turn into infinity
         return _raw(arr), {}
-    return _raw(arr.astype(np.float16)), {"stored": "float16"}
+    return b"".join(half), {"stored": "float16"}
 
 
 def _pack(data: bytes, shards: list[bytearray]) -> list[dict]:
@@ -241,9 +255,10 @@ def _write_reference(model, plan: Plan, values: dict, writer: _Writer) -> dict:
     except ImportError:
         raise WebjitError("storing reference outputs needs onnxruntime (pip install 'webjit[validate]'); "
                           "or build without them") from None
+    import numpy as np
     outputs = reference(model, values)
 
-    def record(kind: str, i: int, name: str, arr: np.ndarray) -> dict:
+    def record(kind: str, i: int, name: str, arr) -> dict:
         path = writer.write(f"reference/{kind}-{i:03d}.bin", _raw(arr))
         return {"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "file": path}
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-import wasmtime
-
 from .errors import WebjitError
 from .plan import Plan
-from .render_wasm import ALIGN, HEADER, MAX_THREADS, PAGE, layout, render_tunable_module, used_weights
+from .progress import Progress
+from .render_wasm import (ALIGN, HEADER, MAX_THREADS, PAGE, layout, render_tunable_module, tunable_functions,
+                          used_weights)
 from .space import ceil_div
 from .space_wasm import REGISTERS, retarget
+from .wat import assemble
 
 FORMS = [(simd, shared) for simd in ("relaxed", "fixed") for shared in (False, True)]
 CANDIDATES = 4  # variants per kernel in a bundle's modules, tuned in the browser (each one adds code to download)
@@ -72,14 +73,18 @@ def write_wasm(plans: list[Plan], writer, weights: list[dict], indices: list[dic
     selects = [ceil_div(lay.size, ALIGN) * ALIGN for lay in lays]  # each class's table of chosen variants
     size = max(sel + 4 * len(plan.kernels) + ALIGN for sel, plan in zip(selects, plans))
     sections = []
+    bar = Progress("wasm", len(plans) * len(FORMS))
     for plan, retargeted, lay, select in zip(plans, forms, lays, selects):
         lay = replace(lay, size=size)
         candidates = _candidates(retargeted)
-        modules = []
+        modules, functions = [], {}
         for simd, shared in FORMS:
-            wat = render_tunable_module(retargeted[simd], {n: c[simd] for n, c in candidates.items()}, lay, select,
-                                        shared)
-            binary = wasmtime.wat2wasm(wat)
+            chosen = {n: c[simd] for n, c in candidates.items()}
+            if simd not in functions:  # the shared and unshared forms have the same kernel functions
+                functions[simd] = tunable_functions(retargeted[simd], chosen, lay)
+            wat = render_tunable_module(retargeted[simd], chosen, lay, select, shared, functions[simd])
+            binary = assemble(wat)
+            bar(len(sections) * len(FORMS) + len(modules) + 1, note=f"{simd}{' shared' if shared else ''}")
             path = writer.write(f"wasm/{hashlib.sha256(binary).hexdigest()}.wasm", bytes(binary))
             modules.append({"simd": simd, "shared": shared, "file": path})
         sections.append({

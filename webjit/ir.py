@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from .tensor import Tensor, prod
 
 Shape = tuple[int, ...]
 
@@ -19,12 +19,12 @@ class Value:
     name: str
     dtype: str
     shape: tuple[int | str, ...] | None = None
-    const: np.ndarray | None = None
+    const: Tensor | None = None
     view: Any = None  # a views.View when this value is a strided view of another value's buffer
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return prod(self.shape)
 
 
 @dataclass
@@ -35,7 +35,6 @@ class Node:
     outputs: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     domain: str = ""
-    proto: Any = None  # the original onnx.NodeProto, used to fold constants with the reference evaluator
 
     def input(self, i: int) -> str:
         """The name of input i, or "" when it is absent (optional inputs)."""
@@ -54,7 +53,7 @@ class Graph:
     def v(self, name: str) -> Value:
         return self.values[name]
 
-    def const(self, name: str) -> np.ndarray | None:
+    def const(self, name: str) -> Tensor | None:
         return self.values[name].const if name else None
 
     def producers(self) -> dict[str, Node]:
@@ -100,7 +99,7 @@ class Graph:
         lines = [f"graph {self.name} opset {self.opset}"]
         lines += [f"  input  {fmt(i)}" for i in self.inputs]
         for n in self.nodes:
-            attrs = {k: v for k, v in n.attrs.items() if not isinstance(v, np.ndarray)}
+            attrs = {k: v for k, v in n.attrs.items() if not isinstance(v, Tensor)}
             lines.append(f"  {', '.join(map(fmt, n.outputs))} = {n.op}({', '.join(map(fmt, n.inputs))}) {attrs or ''}".rstrip())
         lines += [f"  output {fmt(o)}" for o in self.outputs]
         return "\n".join(lines) + "\n"

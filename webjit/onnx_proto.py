@@ -152,6 +152,18 @@ def load(path: str | os.PathLike) -> Model:
     return _Reader(path.read_bytes(), path.parent, str(path)).model()
 
 
+def external_locations(path: str | os.PathLike) -> list[str]:
+    """The external data files a model refers to (locations relative to its folder, in order of first use),
+    without reading them."""
+    path = Path(path)
+    if not path.is_file():
+        raise WebjitError(f"{path}: no such file")
+    reader = _Reader(path.read_bytes(), None, str(path))
+    reader.locations = []
+    reader.model()
+    return list(dict.fromkeys(reader.locations))
+
+
 def parse(data: bytes, folder: str | os.PathLike | None = None) -> Model:
     """Decode a serialized ModelProto. External data is read from `folder`; without one it is an error."""
     return _Reader(bytes(data), None if folder is None else Path(folder), "ONNX bytes").model()
@@ -164,9 +176,10 @@ class _Reader:
     def __init__(self, buf: bytes, folder: Path | None, label: str):
         self.buf, self.view, self.folder, self.label = buf, memoryview(buf), folder, label
         self.files: dict[Path, memoryview] = {}  # external data files, each read once
+        self.locations: list[str] | None = None  # when a list: only note external data locations in it
 
     def bad(self, why: str) -> WebjitError:
-        return WebjitError(f"{self.label}: not a valid ONNX model ({why})")
+        return WebjitError(f"{self.label}: not an ONNX model ({why})")
 
     def model(self) -> Model:
         d = self.message(0, len(self.buf), _MODEL)
@@ -343,6 +356,9 @@ class _Reader:
     def external(self, name: str, entries: list[dict]) -> memoryview:
         info = {e.get("key", ""): e.get("value", "") for e in entries}
         location = info.get("location", "")
+        if self.locations is not None:
+            self.locations.append(location)
+            return memoryview(b"")
         if self.folder is None:
             raise WebjitError(f"{self.label}: tensor '{name}' needs external data file '{location}'; "
                               f"give the folder it is in")

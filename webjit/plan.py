@@ -8,29 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .errors import WebjitError
 from .ir import Graph
 from .lower import KernelSpec
+from .tensor import Tensor, prod
 
 ALIGN = 256  # minStorageBufferOffsetAlignment on every WebGPU device
-DEVICE_DTYPES = {"float32": np.float32, "int64": np.int32, "int32": np.int32, "bool": np.uint32}
+DEVICE_DTYPES = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32"}
 
 
-def to_device(name: str, arr: np.ndarray) -> np.ndarray:
-    """A tensor as the kernels store it: int64 narrows to int32, bool widens to uint32."""
-    arr = np.asarray(arr)
-    dt = DEVICE_DTYPES.get(arr.dtype.name)
-    if dt is None:
-        raise WebjitError(f"tensor '{name}' has type {arr.dtype.name}; webjit handles float32, int64, int32, bool")
-    if arr.dtype == np.int64 and arr.size and (arr.min() < -2**31 or arr.max() >= 2**31):
+def _device_dtype(name: str, dtype: str) -> str:
+    if dtype not in DEVICE_DTYPES:
+        raise WebjitError(f"tensor '{name}' has type {dtype}; webjit handles float32, int64, int32, bool")
+    return DEVICE_DTYPES[dtype]
+
+
+def to_device(name: str, arr: Tensor) -> Tensor:
+    """A constant as the kernels store it: int64 narrows to int32, bool widens to uint32."""
+    dt = _device_dtype(name, arr.dtype)
+    if arr.dtype == "int64" and arr.size and not all(-2**31 <= v < 2**31 for v in arr.values()):
         raise WebjitError(f"tensor '{name}' has int64 values outside the int32 range the kernels use")
-    return np.ascontiguousarray(arr.astype(dt))
+    return arr.astype(dt)
 
 
-def device_inputs(plan: "Plan", feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The plan's inputs taken from feeds, checked against the compiled shapes, in device form."""
+def device_inputs(plan: "Plan", feeds: dict) -> dict:
+    """The plan's inputs taken from feeds (numpy arrays), checked against the compiled shapes, in device form."""
+    import numpy as np
     out = {}
     for n in plan.inputs:
         if n not in feeds:
@@ -38,12 +41,15 @@ def device_inputs(plan: "Plan", feeds: dict[str, np.ndarray]) -> dict[str, np.nd
         arr = np.asarray(feeds[n])
         if tuple(arr.shape) != plan.shapes[n]:
             raise WebjitError(f"input '{n}': shape {list(arr.shape)}, compiled for {list(plan.shapes[n])}")
-        out[n] = to_device(n, arr)
+        dt = _device_dtype(n, arr.dtype.name)
+        if arr.dtype == np.int64 and arr.size and (arr.min() < -2**31 or arr.max() >= 2**31):
+            raise WebjitError(f"tensor '{n}' has int64 values outside the int32 range the kernels use")
+        out[n] = np.ascontiguousarray(arr.astype(dt))
     return out
 
 
 def nbytes(shape) -> int:
-    return 4 * max(1, int(np.prod(shape, dtype=np.int64)))
+    return 4 * max(1, prod(shape))
 
 
 @dataclass
@@ -51,10 +57,10 @@ class Plan:
     kernels: list[KernelSpec]
     dtypes: dict[str, str]                       # dtype of every buffer a kernel binds
     shapes: dict[str, tuple]
-    weights: dict[str, np.ndarray]               # constants read by kernels, in device form
+    weights: dict[str, Tensor]                   # constants read by kernels, in device form
     inputs: list[str]
     outputs: list[str]
-    consts: dict[str, np.ndarray] = field(default_factory=dict)  # outputs known at compile time
+    consts: dict[str, Tensor] = field(default_factory=dict)  # outputs known at compile time
     slots: dict[str, tuple[int, int]] = field(default_factory=dict)  # value -> (pool buffer, bytes used)
     pool: list[int] = field(default_factory=list)                    # pool buffer sizes in bytes
 
@@ -66,10 +72,12 @@ class Plan:
         """'weight', 'input' or 'arena'."""
         return "weight" if name in self.weights else "input" if name in self.inputs else "arena"
 
-    def gather_outputs(self, feeds: dict, read) -> dict[str, np.ndarray]:
-        """The graph outputs: compile-time constants, inputs passed through, and read(name) for the rest."""
-        return {o: self.consts[o] if o in self.consts else np.asarray(feeds[o]) if o in self.inputs else read(o)
-                for o in self.outputs}
+    def gather_outputs(self, feeds: dict, read) -> dict:
+        """The graph outputs (numpy arrays): compile-time constants, inputs passed through, and read(name) for the
+        rest."""
+        import numpy as np
+        return {o: np.asarray(self.consts[o]) if o in self.consts else np.asarray(feeds[o]) if o in self.inputs
+                else read(o) for o in self.outputs}
 
     def summary(self) -> str:
         w = sum(a.nbytes for a in self.weights.values())
@@ -102,7 +110,7 @@ def _place(kernels: list[KernelSpec], sizes: dict[str, int], keep: set[str], reu
                 pool.append(size)
             slots[name] = (b, sizes[name])
         if reuse:
-            for name in set(k.inputs) | set(k.outputs):
+            for name in dict.fromkeys(k.inputs + k.outputs):  # in order: a set's order varies by process
                 if name in slots and last.get(name, -1) <= i and name not in keep and slots[name][0] not in free:
                     free.append(slots[name][0])
     return slots, pool
@@ -112,7 +120,7 @@ def make_plan(g: Graph, kernels: list[KernelSpec], reuse: bool = True) -> Plan:
     """Stage entry point. reuse=False gives every value its own slot (to inspect all intermediates)."""
     values = g.values
     kernels = [k for k in kernels if all(values[o].size > 0 for o in k.outputs)]
-    bound = {n for k in kernels for n in k.inputs + k.outputs}
+    bound = dict.fromkeys(n for k in kernels for n in k.inputs + k.outputs)  # ordered, unlike a set
     weights = {n: to_device(n, values[n].const) for n in bound if values[n].const is not None}
     consts = {o: values[o].const for o in g.outputs if values[o].const is not None}
     arena_values = {n: nbytes(values[n].shape) for n in bound if n not in weights and n not in g.inputs}
@@ -124,6 +132,7 @@ def make_plan(g: Graph, kernels: list[KernelSpec], reuse: bool = True) -> Plan:
         if o in arena_values and o not in slots:
             slots[o] = (len(pool), arena_values[o])
             pool.append(-(-arena_values[o] // ALIGN) * ALIGN)
-    return Plan(kernels, {n: values[n].dtype for n in bound | set(g.outputs) | set(g.inputs)},
-                {n: tuple(values[n].shape) for n in bound | set(g.outputs) | set(g.inputs)},
+    known = list(dict.fromkeys([*bound, *g.outputs, *g.inputs]))
+    return Plan(kernels, {n: values[n].dtype for n in known},
+                {n: tuple(values[n].shape) for n in known},
                 weights, list(g.inputs), list(g.outputs), consts, slots, pool)

@@ -27,12 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import jinja2
-import numpy as np
 
 from .errors import UnsupportedOp
 from .lower import KernelSpec
 from .plan import Plan, nbytes
 from .space import Variant, ceil_div
+from .tensor import f32
 
 TEMPLATES = Path(__file__).parent / "templates_wasm"
 ALIGN = 64          # every buffer starts on a cache line
@@ -96,7 +96,7 @@ def scalar(value, dtype: str) -> str:
         return "-1" if value else "0"
     if t == "i32":
         return str(max(-2**31, min(2**31 - 1, int(value))))
-    f = float(np.float32(value))
+    f = f32(value)
     return "nan" if f != f else ("inf" if f > 0 else "-inf") if math.isinf(f) else repr(f)
 
 
@@ -270,19 +270,27 @@ def render_module(plan: Plan, variants: dict[str, Variant], lay: Layout, shared:
 
 
 def render_tunable_module(plan: Plan, candidates: dict[str, list[Variant]], lay: Layout, select: int,
-                          shared: bool = False) -> str:
+                          shared: bool = False, functions: tuple[list[str], list[str]] | None = None) -> str:
     """The whole plan as one WAT module holding several variants of each kernel, for tuning on the client.
 
     Every candidate is a function in one table, kernel by kernel in plan order and each kernel's candidates in
     order (kernel k's candidate v is entry base_k + v, base_k the number of candidates of the kernels before it).
     The 32-bit word at `select + 4 k` of the memory holds the table entry kernel k runs: the caller writes it
     before the first run and whenever a choice changes. Exports `run(t, nt)`, the whole plan, and
-    `steps(k, reps, t, nt)`, which runs kernel k `reps` times (reps >= 1) with a barrier after each, to time it."""
+    `steps(k, reps, t, nt)`, which runs kernel k `reps` times (reps >= 1) with a barrier after each, to time it.
+    functions: `tunable_functions(plan, candidates, lay)` when already rendered (the shared and unshared forms
+    of a module have the same kernel functions)."""
+    funcs, entries = functions or tunable_functions(plan, candidates, lay)
+    return _env().get_template("module.wat.j2").render(
+        pages=lay.pages, shared=shared, functions=funcs, names=[function_name(k) for k in plan.kernels],
+        table=entries, select=select)
+
+
+def tunable_functions(plan: Plan, candidates: dict[str, list[Variant]], lay: Layout) -> tuple[list[str], list[str]]:
+    """The WAT functions of every candidate of every kernel, and their table entries' names."""
     funcs, entries = [], []
     for k in plan.kernels:
         for i, v in enumerate(candidates[k.name]):
             entries.append(f"{function_name(k)}_v{i}")
             funcs.append(render(k, v, plan.dtypes, lay, fname=entries[-1]))
-    return _env().get_template("module.wat.j2").render(
-        pages=lay.pages, shared=shared, functions=funcs, names=[function_name(k) for k in plan.kernels],
-        table=entries, select=select)
+    return funcs, entries

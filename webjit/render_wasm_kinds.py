@@ -7,7 +7,9 @@ lives: element strides become byte strides, loop nests are collapsed, tiles and 
 """
 from __future__ import annotations
 
-import numpy as np
+import math
+
+from .tensor import F32_MAX, F32_TINY, f32, prod
 
 from .errors import UnsupportedOp
 from .render_wasm import REDUCE, TYPES, expressions, literal, scalar
@@ -16,7 +18,7 @@ from .views import contiguous_strides
 
 
 def _prod(xs) -> int:
-    return int(np.prod(xs, dtype=np.int64))
+    return prod(xs)
 
 
 def _nest(shape, accesses, keep: bool = False) -> dict:
@@ -51,9 +53,9 @@ def _reciprocals(code) -> list:
     out = []
     for dtype, op, args, attrs in code:
         c = args[1] if op == "Div" and dtype == "float32" and len(args) == 2 and args[1] is not None else None
-        if c is not None and c[0] == "c" and c[2] == "float32" and np.isfinite(c[1]) and c[1] != 0:
-            r = 1.0 / float(np.float32(c[1]))
-            if float(np.finfo(np.float32).tiny) <= abs(r) <= float(np.finfo(np.float32).max):
+        if c is not None and c[0] == "c" and c[2] == "float32" and math.isfinite(c[1]) and c[1] != 0:
+            r = 1.0 / f32(c[1])
+            if F32_TINY <= abs(r) <= F32_MAX:
                 op, args = "Mul", (args[0], ("c", r, "float32"))
         out.append([dtype, op, args, attrs])
     return out

@@ -6,15 +6,16 @@ the model (names, strings) reaches the source: identifiers are generated, number
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
-import numpy as np
 
 from .errors import UnsupportedOp
 from .lower import KernelSpec
 from .space import Variant
+from .tensor import f32, f32_bits, prod
 from .views import contiguous_strides
 
 TEMPLATES = Path(__file__).parent / "templates_wgsl"
@@ -63,10 +64,10 @@ def literal(value, dtype: str) -> str:
         if not -2**31 <= v < 2**31:
             v = max(-2**31, min(2**31 - 1, v))  # int64 sentinels (e.g. INT64_MAX in slices) saturate
         return f"{v}i" if v != -2**31 else "i32(-2147483647i - 1i)"
-    f = np.float32(value)
-    if not np.isfinite(f):
-        return f"f32_bits({int(np.array(f).view(np.uint32))}u)"  # helper in _common.wgsl.j2
-    return f"{float(f)!r}f"
+    f = f32(value)
+    if not math.isfinite(f):
+        return f"f32_bits({f32_bits(f)}u)"  # helper in _common.wgsl.j2
+    return f"{f!r}f"
 
 
 def _type_of(arg, leaves, lines) -> str:
@@ -145,7 +146,7 @@ def _env() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["u32"] = lambda v: f"{int(v) % 2**32}u"
     env.filters["f32"] = lambda v: literal(v, "float32")
-    env.filters["reduce_product"] = lambda xs: int(np.prod(xs, dtype=np.int64))
+    env.filters["reduce_product"] = prod
     return env
 
 
@@ -168,7 +169,7 @@ def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str]) -> str:
     for key in ("shape", "out_shape", "red_shape", "batch"):
         if key in p:
             p[key + "_div"] = list(contiguous_strides(tuple(p[key])))
-    p["total"] = int(np.prod(p["shape"], dtype=np.int64)) if "shape" in p else None
+    p["total"] = prod(p["shape"]) if "shape" in p else None
     p["value_type"] = {k: v[1] for k, v in TYPES.items()}
     p["store_type"] = {k: v[0] for k, v in TYPES.items()}
     template = spec.kind + ("_vec4" if variant.v.get("V") else "")  # a variant may pick a vectorised form

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-from onnx.reference import ReferenceEvaluator
-
+from . import fold
 from .errors import UnsupportedOp, WebjitError
 from .ir import Graph, Node, Shape, Value
+from .tensor import Tensor, prod
 
 # Inputs that decide an output's shape. webjit compiles for fixed shapes, so these must be known at compile time:
 # either folded from constants or, for graph inputs, taken from the sample values the user gives.
@@ -30,10 +29,14 @@ COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
 
 
 def broadcast(*shapes: Shape) -> Shape:
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise WebjitError(f"shapes {', '.join(map(str, shapes))} do not broadcast") from None
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for dims in zip(*[(1,) * (rank - len(s)) + tuple(s) for s in shapes]):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise WebjitError(f"shapes {', '.join(str(tuple(s)) for s in shapes)} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
 
 
 class _Ctx:
@@ -48,7 +51,7 @@ class _Ctx:
     def has(self, i: int) -> bool:
         return i < len(self.ins) and self.ins[i] is not None
 
-    def const(self, i: int) -> np.ndarray | None:
+    def const(self, i: int) -> Tensor | None:
         if not self.has(i):
             return None
         v = self.ins[i]
@@ -62,7 +65,7 @@ class _Ctx:
         if attr is not None and attr in self.node.attrs:
             return [int(x) for x in self.node.attrs[attr]]
         c = self.const(i)
-        return None if c is None else [int(x) for x in np.asarray(c).reshape(-1)]
+        return None if c is None else [int(x) for x in c.values()]
 
     def axis(self, a: int, rank: int) -> int:
         if not -rank <= a < max(rank, 1):
@@ -75,9 +78,9 @@ def _reshape(c: _Ctx):
     src = c.shape(0)
     out = [src[i] if (d == 0 and not allowzero) else d for i, d in enumerate(shape)]
     if -1 in out:
-        known = int(np.prod([d for d in out if d != -1]))
-        out[out.index(-1)] = int(np.prod(src)) // known if known else 0
-    if int(np.prod(out)) != int(np.prod(src)):
+        known = prod(d for d in out if d != -1)
+        out[out.index(-1)] = prod(src) // known if known else 0
+    if prod(out) != prod(src):
         raise WebjitError(f"node '{c.node.name}' (Reshape): cannot reshape {list(src)} to {shape}")
     return [(c.ins[0].dtype, tuple(out))]
 
@@ -152,6 +155,10 @@ def _gemm(c: _Ctx):
 def _concat(c: _Ctx):
     shapes = [s.shape for s in c.ins if s is not None]
     axis = c.axis(c.node.attrs["axis"], len(shapes[0]))
+    if any(len(s) != len(shapes[0]) or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]
+           for s in shapes):
+        raise WebjitError(f"node '{c.node.name}' (Concat): inputs of shapes {', '.join(map(str, map(list, shapes)))} "
+                          f"do not join along axis {axis}")
     out = list(shapes[0])
     out[axis] = sum(s[axis] for s in shapes)
     return [(c.ins[0].dtype, tuple(out))]
@@ -188,7 +195,7 @@ def _flatten(c: _Ctx):
     if not -len(src) <= axis <= len(src):  # Flatten's axis runs over [-r, r]
         raise WebjitError(f"node '{c.node.name}' (Flatten): axis {axis} out of range for rank {len(src)}")
     axis = axis + len(src) if axis < 0 else axis
-    return [(c.ins[0].dtype, (int(np.prod(src[:axis])), int(np.prod(src[axis:]))))]
+    return [(c.ins[0].dtype, (prod(src[:axis]), prod(src[axis:])))]
 
 
 def _layernorm(c: _Ctx):
@@ -236,14 +243,14 @@ def _unsupported(node: Node, opset: int, why: str = "") -> UnsupportedOp:
                          f"Supported ops: {', '.join(supported_ops())}")
 
 
-def bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, np.ndarray]) -> None:
+def bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, Tensor]) -> None:
     """Give every input a concrete shape. A symbolic dim bound by one input (say seq=128 by input_ids) also
     binds it in the others, so `--shape input_ids=1x128` is enough for a BERT-style model."""
     for name in list(shapes) + list(values):
         if name not in g.inputs:
             raise WebjitError(f"no model input named '{name}' (inputs: {', '.join(g.inputs)})")
     for name, arr in values.items():
-        got, declared = np.asarray(arr).dtype.name, g.values[name].dtype
+        got, declared = arr.dtype.name, g.values[name].dtype
         if got != declared:
             raise WebjitError(f"input '{name}': values of type {got}, the model declares {declared}")
     given = {n: tuple(int(d) for d in (values[n].shape if n in values else shapes[n]))
@@ -273,43 +280,42 @@ def bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, np.ndarray
         v.shape = tuple(dims)
 
 
-def _fold(node: Node, g: Graph) -> list[np.ndarray]:
+def _fold(node: Node, g: Graph) -> list[Tensor]:
     if node.op == "Shape":
         s = g.values[node.inputs[0]].shape
         start, end = node.attrs.get("start", 0), node.attrs.get("end", None)
-        return [np.array(s[slice(start, end)], dtype=np.int64)]
+        dims = list(s[slice(start, end)])
+        return [Tensor.of(dims, "int64", (len(dims),))]
     if node.op == "Size":
-        return [np.array(g.values[node.inputs[0]].size, dtype=np.int64)]
-    feeds = {i: g.values[i].const for i in node.inputs if i}
-    try:
-        return ReferenceEvaluator(node.proto, opsets={"": g.opset}).run(None, feeds)
-    except Exception as e:  # the reference evaluator's own error, on the user's node
-        raise WebjitError(f"node '{node.name}' ({node.op}): cannot evaluate at compile time: {e}") from None
+        return [Tensor.scalar(g.values[node.inputs[0]].size, "int64")]
+    ins = [g.values[i] if i else None for i in node.inputs]
+    outs = SHAPE_FNS[node.op](_Ctx(node, ins, g.opset)) if node.op in SHAPE_FNS else None
+    return fold.evaluate(node, [v.const if v is not None else None for v in ins], outs, g.opset)
 
 
-def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict[str, np.ndarray] | None = None,
+def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict | None = None,
                keep: set[str] | frozenset = frozenset()) -> Graph:
     """Stage entry point.
 
     shapes: concrete shapes for inputs with symbolic dims. values: input values; those feeding a shape-deciding
     input (VALUE_INPUTS) become compile-time constants. keep: input names never to fold (for testing).
     """
-    shapes, values = shapes or {}, values or {}
+    shapes = shapes or {}
+    values = {n: Tensor.from_array(v) for n, v in (values or {}).items()}  # numpy arrays or Tensors
     bind_inputs(g, shapes, values)
     uses = g.consumers()
     for name in g.inputs:
         if name in values and name not in keep and any(
                 name in [n.input(i) for i in VALUE_INPUTS.get(n.op, ())] for n in uses.get(name, [])):
-            g.values[name].const = np.asarray(values[name])
+            g.values[name].const = values[name]
     kept = []
     for node in g.nodes:
         ins = [g.values[i] if i else None for i in node.inputs]
         if node.op not in SHAPE_FNS and node.op not in FOLD_ONLY:
             raise _unsupported(node, g.opset)
-        if node.proto is not None and (all(v.const is not None for v in ins if v) or node.op in ("Shape", "Size")):
+        if all(v.const is not None for v in ins if v) or node.op in ("Shape", "Size"):
             for name, arr in zip(node.outputs, _fold(node, g)):
                 if name:
-                    arr = np.asarray(arr)
                     g.values[name] = Value(name, arr.dtype.name, tuple(arr.shape), arr)
             continue
         if node.op in FOLD_ONLY:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
+from .tensor import prod
 
 from .space import Variant, ceil_div
 
@@ -81,7 +81,7 @@ def _work(spec) -> int:
     p = spec.params
     if spec.kind in ("norm", "softmax"):
         return p["length"] if p["inner"] == 1 else p["inner"]
-    return int(np.prod(p["shape"], dtype=np.int64))
+    return prod(p["shape"])
 
 
 def space(spec, registers: int = REGISTERS, relaxed: bool = True) -> tuple[Variant, ...]:

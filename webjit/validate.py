@@ -47,7 +47,7 @@ def reference(model: str | Path, feeds: dict, extra: list[str] = ()) -> dict[str
     opts.log_severity_level = 3
     if extra:
         import onnx
-        m = load_model(model)
+        m = onnx.load(str(model))  # with its external data
         known = {o.name for o in m.graph.output}
         m.graph.output.extend(onnx.ValueInfoProto(name=n) for n in extra if n not in known)
         sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
@@ -135,7 +135,7 @@ def _tol(want: np.ndarray, atol: float) -> float:
 
 def _value_names(model) -> set[str]:
     m = load_model(model)
-    return {o for n in m.graph.node for o in n.output}
+    return {o for n in m.graph.nodes for o in n.outputs}
 
 
 def _check_all_variants(runner, plan, ref, known, report, limits, atol) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from .ir import Shape
 
@@ -96,8 +95,9 @@ class Access:
     offset: int
     strides: tuple[int, ...]
 
-    def indices(self, shape: Shape) -> np.ndarray:
-        """All indices for an output of this shape, in row-major order (used by tests and the CPU checker)."""
+    def indices(self, shape: Shape):
+        """All indices for an output of this shape, in row-major order, as a numpy array (for tests)."""
+        import numpy as np
         idx = np.full(shape, self.offset, dtype=np.int64)
         for d, s in enumerate(self.strides):
             r = [1] * len(shape)

@@ -134,7 +134,7 @@ def test_fp16_bundles_store_float32_weights_as_float16_and_the_other_weights_as_
     plan = webjit.compile(model[0], values=model[1])
     assert m["weights"]["format"] == "fp16"
     for w in m["weights"]["tensors"]:
-        want = plan.weights[w["name"]]
+        want = np.asarray(plan.weights[w["name"]])
         data = shard_bytes_of(out, w)
         assert w["bytes"] == want.nbytes, w["name"]  # `bytes` stays the device size
         if want.dtype == np.float32:

@@ -1,8 +1,6 @@
 """Canonical forms: Gemm as MatMul plus elementwise, Split as slices, weights over the binding limit split."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import Graph, Node
 from ..space import DEFAULT_LIMITS
 from .rewrite import Rewriter
@@ -17,7 +15,7 @@ def canonicalize(g: Graph) -> None:
                 if n.attrs.get(flag, 0):
                     src = g.values[n.inputs[i]]
                     if src.const is not None:  # a weight: transpose it now
-                        t = r.new_const(f"{n.name}_t{i}", np.ascontiguousarray(src.const.T))
+                        t = r.new_const(f"{n.name}_t{i}", src.const.T)
                     else:
                         t = r.new_value(f"{n.name}_t{i}", src, shape=src.shape[::-1])
                         out.append(Node("Transpose", f"{n.name}_t{i}", [src.name], [t], {"perm": [1, 0]}))
@@ -71,7 +69,7 @@ def split_large_weights(g: Graph) -> None:
         parts = -(-w.nbytes // limit)
         axis = 1 if n.op == "MatMul" else 0
         bounds = [round(i * w.shape[axis] / parts) for i in range(parts + 1)]
-        chunks = [r.new_const(f"{n.name}_w{i}", np.ascontiguousarray(np.take(w, range(lo, hi), axis=axis)))
+        chunks = [r.new_const(f"{n.name}_w{i}", w.slice_axes({axis: range(lo, hi)}))
                   for i, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
         if n.op == "Gather":
             out.append(Node("Gather", n.name, [*chunks, n.inputs[1]], n.outputs, {"axis": 0, "chunk_rows": bounds}))

@@ -6,9 +6,8 @@ attention kernel holds in registers. The last line is the result.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import Graph, Node
+from ..tensor import Tensor
 from .rewrite import ELEMENTWISE, USES_COORDS, VIEW_OPS, Rewriter, reorder_and_prune
 
 def _node_code(g: Graph, n: Node) -> tuple[list[str], list[tuple]]:
@@ -16,7 +15,7 @@ def _node_code(g: Graph, n: Node) -> tuple[list[str], list[tuple]]:
     out = g.values[n.outputs[0]]
     leaves: list[str] = []
     args = []
-    attrs = {k: v for k, v in n.attrs.items() if not isinstance(v, np.ndarray)}
+    attrs = {k: v for k, v in n.attrs.items() if not isinstance(v, Tensor)}
     inputs = n.inputs[:1] if n.op in ("Trilu", "CastLike") else n.inputs
     if n.op == "Trilu" and n.input(1):
         attrs["k"] = int(g.const(n.inputs[1]).reshape(-1)[0])
@@ -26,7 +25,7 @@ def _node_code(g: Graph, n: Node) -> tuple[list[str], list[tuple]]:
             continue
         c = g.values[name].const
         if c is not None and c.size == 1 and g.values[name].dtype in ("float32", "int64", "int32", "bool"):
-            args.append(("c", c.reshape(-1)[0].item(), g.values[name].dtype))
+            args.append(("c", c.item(0), g.values[name].dtype))
         else:
             if name not in leaves:
                 leaves.append(name)

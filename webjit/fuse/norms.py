@@ -1,9 +1,8 @@
 """Normalisation patterns: decomposed LayerNorm and RMSNorm become one node each."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import Graph, Node
+from ..tensor import Tensor
 from .rewrite import Rewriter, reorder_and_prune
 
 def _last_axis_mean(r: Rewriter, name: str) -> Node | None:
@@ -53,8 +52,8 @@ def fuse_layernorm(g: Graph) -> None:
         x = g.values[sub.inputs[0]]
         width = x.shape[-1]
         out, gamma, beta = _affine_tail(r, div.outputs[0], width)
-        gamma = gamma or r.new_const("ln_gamma", np.ones(width, np.float32))
-        beta = beta or r.new_const("ln_beta", np.zeros(width, np.float32))
+        gamma = gamma or r.new_const("ln_gamma", Tensor.full((width,), 1.0, "float32"))
+        beta = beta or r.new_const("ln_beta", Tensor.full((width,), 0.0, "float32"))
         ln = Node("LayerNormalization", div.name, [x.name, gamma, beta], [out], {"axis": -1, "epsilon": eps})
         g.nodes[g.nodes.index(div)] = ln
         r = Rewriter(g)
@@ -78,7 +77,7 @@ def fuse_rmsnorm(g: Graph) -> None:
                 continue
             width = g.values[x].shape[-1]
             out, gamma, _ = _affine_tail(r, mul.outputs[0], width)
-            gamma = gamma or r.new_const("rms_gamma", np.ones(width, np.float32))
+            gamma = gamma or r.new_const("rms_gamma", Tensor.full((width,), 1.0, "float32"))
             g.nodes[g.nodes.index(mul)] = Node("RMSNorm", mul.name, [x, gamma], [out], {"epsilon": eps})
             r = Rewriter(g)
             break

@@ -1,9 +1,8 @@
 """What every fusion pass shares: op families, a view of producers and consumers, and graph clean-up."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import Graph, Node, Value
+from ..tensor import Tensor
 from ..shapes import BINARY, COMPARE, UNARY
 
 ELEMENTWISE = (UNARY | BINARY | COMPARE | {"Where", "Cast", "CastLike", "IsNaN", "IsInf"}) - {
@@ -32,14 +31,14 @@ class Rewriter:
 
     def scalar(self, name: str) -> float | None:
         c = self.g.const(name)
-        return float(c.reshape(-1)[0]) if c is not None and c.size == 1 else None
+        return float(c.item(0)) if c is not None and c.size == 1 else None
 
     def new_value(self, base: str, like: Value, shape=None, dtype=None) -> str:
         name = self.g.fresh(base)
         self.g.values[name] = Value(name, dtype or like.dtype, tuple(shape if shape is not None else like.shape))
         return name
 
-    def new_const(self, base: str, arr: np.ndarray) -> str:
+    def new_const(self, base: str, arr: Tensor) -> str:
         name = self.g.fresh(base)
         self.g.values[name] = Value(name, arr.dtype.name, tuple(arr.shape), arr)
         return name

@@ -1,7 +1,7 @@
 """Fused attention: softmax(score(Q·Kᵀ)) · V in one pass with an online softmax (no score matrix in memory)."""
 from __future__ import annotations
 
-import numpy as np
+from ..tensor import prod
 
 from ..shapes import broadcast
 from ..space import ATTENTION_TILES, Variant, ceil_div
@@ -30,7 +30,7 @@ def Attention(c, *, score_code, nan_guard=False, out_perm=None):
     m, d = sq[-2:]
     n, dv = sk[-1], sv[-1]
     batch = broadcast(sq[:-2], sk[:-2], sv[:-2])
-    nb = int(np.prod(batch, dtype=np.int64))
+    nb = prod(batch)
     bases, slots = bindings(c, [q, kt, v, *rest])
     # where the output goes: [batch.., m, e] row-major, or that tensor transposed by out_perm
     logical = batch + (m, dv)

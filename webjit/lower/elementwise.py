@@ -1,7 +1,7 @@
 """Elementwise kernels: fused chains (one `Elementwise` node) and Concat."""
 from __future__ import annotations
 
-import numpy as np
+from ..tensor import prod
 
 from ..space import ELEMENTWISE, Variant, ceil_div, grid
 
@@ -44,9 +44,9 @@ def Elementwise(c, *, code):
     out = c.node.outputs[0]
     shape = c.shape(out)
     bases, lv = leaves(c, c.node.inputs, shape)
-    total = int(np.prod(shape, dtype=np.int64))
+    total = prod(shape)
     params = {"shape": list(shape), "out_dtype": c.dtype(out), "leaves": lv, "code": [list(l) for l in code]}
-    nbytes = 4 * (total + sum(int(np.prod(c.shape(n))) for n in c.node.inputs))
+    nbytes = 4 * (total + sum(prod(c.shape(n)) for n in c.node.inputs))
     return [KernelSpec("elementwise", c.node.name, params, tuple(bases), (out,), space_1d(total),
                        flops=total * len(code), bytes=nbytes)]
 
@@ -68,7 +68,7 @@ def Concat(c, *, axis):
         shifted = type(a)(a.offset - start * a.strides[axis], a.strides)
         pieces.append({"slot": slot, "end": start + size, "access": shifted})
         start += size
-    total = int(np.prod(shape, dtype=np.int64))
+    total = prod(shape)
     params = {"shape": list(shape), "axis": axis, "dtype": c.dtype(out), "pieces": pieces}
     return [KernelSpec("concat", c.node.name, params, tuple(bases), (out,), space_1d(total), bytes=8 * total)]
 

@@ -1,7 +1,7 @@
 """Index-driven kernels: Gather (embeddings), GatherElements, GatherND, CumSum."""
 from __future__ import annotations
 
-import numpy as np
+from ..tensor import prod
 
 from .elementwise import bindings, space_1d
 
@@ -20,9 +20,9 @@ def Gather(c, *, axis=0, chunk_rows=None):
     axis %= len(shape)
     rows = chunk_rows or [0, shape[axis]]
     dim = rows[-1]
-    params = {"dtype": c.dtype(tables[0]), "outer": int(np.prod(shape[:axis], dtype=np.int64)), "dim": dim,
-              "inner": int(np.prod(shape[axis + 1:], dtype=np.int64)), "chunks": rows,
-              "count": int(np.prod(c.shape(idx), dtype=np.int64))}
+    params = {"dtype": c.dtype(tables[0]), "outer": prod(shape[:axis]), "dim": dim,
+              "inner": prod(shape[axis + 1:]), "chunks": rows,
+              "count": prod(c.shape(idx))}
     total = params["outer"] * params["count"] * params["inner"]
     return _spec(c, "gather", params, [*tables, idx], total)
 
@@ -33,7 +33,7 @@ def GatherElements(c, *, axis=0):
     axis %= len(shape)
     params = {"dtype": c.dtype(data), "shape": list(ishape), "axis": axis, "dim": shape[axis],
               "data_strides": list(c.view(data).strides)}
-    return _spec(c, "gather_elements", params, [data, idx], int(np.prod(ishape, dtype=np.int64)))
+    return _spec(c, "gather_elements", params, [data, idx], prod(ishape))
 
 
 def GatherND(c, *, batch_dims=0):
@@ -42,9 +42,9 @@ def GatherND(c, *, batch_dims=0):
     if batch_dims:
         raise c.unsupported("GatherND with batch_dims > 0")
     depth = ishape[-1]
-    params = {"dtype": c.dtype(data), "depth": depth, "count": int(np.prod(ishape[:-1], dtype=np.int64)),
-              "inner": int(np.prod(shape[depth:], dtype=np.int64)), "dims": list(shape[:depth]),
-              "strides": [int(np.prod(shape[d + 1:], dtype=np.int64)) for d in range(depth)]}
+    params = {"dtype": c.dtype(data), "depth": depth, "count": prod(ishape[:-1]),
+              "inner": prod(shape[depth:]), "dims": list(shape[:depth]),
+              "strides": [prod(shape[d + 1:]) for d in range(depth)]}
     return _spec(c, "gather_nd", params, [data, idx], params["count"] * params["inner"])
 
 
@@ -52,10 +52,10 @@ def CumSum(c, *, exclusive=0, reverse=0):
     x = c.node.inputs[0]
     shape = c.shape(x)
     axis = int(c.g.const(c.node.inputs[1]).reshape(-1)[0]) % len(shape)
-    params = {"dtype": c.dtype(x), "outer": int(np.prod(shape[:axis], dtype=np.int64)), "dim": shape[axis],
-              "inner": int(np.prod(shape[axis + 1:], dtype=np.int64)), "exclusive": bool(exclusive),
+    params = {"dtype": c.dtype(x), "outer": prod(shape[:axis]), "dim": shape[axis],
+              "inner": prod(shape[axis + 1:]), "exclusive": bool(exclusive),
               "reverse": bool(reverse)}
-    return _spec(c, "cumsum", params, [x], int(np.prod(shape, dtype=np.int64)))
+    return _spec(c, "cumsum", params, [x], prod(shape))
 
 
 OPS = {"Gather": Gather, "GatherElements": GatherElements, "GatherND": GatherND, "CumSum": CumSum}

@@ -1,7 +1,7 @@
 """Matrix multiplication with an optional fused epilogue (bias, activation, residual, scaling)."""
 from __future__ import annotations
 
-import numpy as np
+from ..tensor import prod
 
 from ..shapes import broadcast
 from ..space import MATMUL_DIRECT, MATMUL_TILES, MATMUL_TK, MATMUL_VEC4, Variant, ceil_div
@@ -71,7 +71,7 @@ def MatMul(c, *, epilogue=None):
     m, k = va.shape[-2:]
     n = vb.shape[-1]
     batch = broadcast(va.shape[:-2], vb.shape[:-2])
-    nb = int(np.prod(batch, dtype=np.int64))
+    nb = prod(batch)
     bases, slots = bindings(c, [a, b, *rest])
     params = {"batch": list(batch), "M": m, "N": n, "K": k,
               "a": {"slot": slots[0], "access": va.access(batch + (m, k))},

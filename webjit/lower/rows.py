@@ -1,7 +1,7 @@
 """Kernels that reduce along one axis: softmax, layer and RMS normalisation, Reduce*."""
 from __future__ import annotations
 
-import numpy as np
+from ..tensor import prod
 
 from ..space import ROW_THREADS, Variant, ceil_div, grid
 from .elementwise import bindings, space_1d
@@ -15,7 +15,7 @@ def row_space(rows: int, cols: int) -> tuple[Variant, ...]:
 
 def _rows_of(shape, axis: int) -> tuple[int, int, int]:
     """(outer, length, inner): the reduced axis sits between two blocks of contiguous dims."""
-    return (int(np.prod(shape[:axis], dtype=np.int64)), shape[axis], int(np.prod(shape[axis + 1:], dtype=np.int64)))
+    return (prod(shape[:axis]), shape[axis], prod(shape[axis + 1:]))
 
 
 def _row_kernel(c, kind: str, x: str, params: dict, extra_in=(), outputs=None):
@@ -25,7 +25,7 @@ def _row_kernel(c, kind: str, x: str, params: dict, extra_in=(), outputs=None):
         raise c.unsupported(f"{c.node.op} on {c.dtype(x)}")
     bases, _ = bindings(c, [x, *extra_in])
     outer, length, inner = params["outer"], params["length"], params["inner"]
-    total = int(np.prod(shape, dtype=np.int64))
+    total = prod(shape)
     return [KernelSpec(kind, c.node.name, params, tuple(bases), tuple(outputs or c.node.outputs),
                        row_space(outer * inner, length), flops=8 * total, bytes=8 * total)]
 
@@ -45,10 +45,10 @@ def LogSoftmax(c, *, axis=-1):
 def _norm(c, x, scale, bias, axis, epsilon, rms):
     shape = c.shape(x)
     axis %= len(shape)
-    rows, cols = int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis:], dtype=np.int64))
+    rows, cols = prod(shape[:axis]), prod(shape[axis:])
     extra = [n for n in (scale, bias) if n]
     for n in extra:
-        size = int(np.prod(c.shape(n), dtype=np.int64))
+        size = prod(c.shape(n))
         if size not in (1, cols) or not c.view(n).contiguous or c.view(n).offset:
             raise c.unsupported(f"scale/bias '{n}' of shape {list(c.shape(n))} for rows of {cols}")
     _, slots = bindings(c, [x, *extra])
@@ -82,8 +82,8 @@ def _reduce(c, op, axes=None, keepdims=1, noop_with_empty_axes=0):
     params = {"op": op, "dtype": c.dtype(x),
               "out_shape": [shape[i] for i in kept], "out_strides": [strides[i] for i in kept],
               "red_shape": [shape[i] for i in axes], "red_strides": [strides[i] for i in axes]}
-    total = int(np.prod(c.shape(out), dtype=np.int64))
-    red = int(np.prod(params["red_shape"], dtype=np.int64))
+    total = prod(c.shape(out))
+    red = prod(params["red_shape"])
     return [KernelSpec("reduce", c.node.name, params, (c.base(x),), (out,), space_1d(total),
                        flops=total * red, bytes=4 * total * (red + 1))]
 

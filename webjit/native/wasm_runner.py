@@ -82,7 +82,7 @@ class WasmRunner:
             ptr, size = self.memory.data_ptr(self.stores[0]), self.memory.data_len(self.stores[0])
         self.mem = np.ctypeslib.as_array(ptr, shape=(size,))
         for name, arr in self.plan.weights.items():
-            self._view(name, arr.size)[...] = arr.reshape(-1)
+            self._view(name, arr.size)[...] = np.asarray(arr).reshape(-1)
         self.pool = ThreadPoolExecutor(threads - 1) if threads > 1 else None
         self.stats: dict[str, float] = {}   # seconds: render (kernels), assemble, wat2wasm, compile (last build)
         t = time.perf_counter()
