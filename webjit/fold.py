@@ -329,8 +329,6 @@ def _range(start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:
     dtype = start.dtype
     s, l, d = start.item(), limit.item(), delta.item()
     n = max(math.ceil((l - s) / d), 0)
-    if dtype in FLOATS:
-        return Tensor.of([s + i * d for i in range(n)], dtype, (n,))
     return Tensor.of([s + i * d for i in range(n)], dtype, (n,))
 
 
