@@ -192,14 +192,15 @@ def _write_weights(plans: list[Plan], writer: _Writer, weight_format: str = "fp3
                                    + sorted(plan.weights)))
         for name in order:
             arr = plan.weights[name]
-            data = arr.tobytes()
-            key = (name, hashlib.sha256(data + repr((arr.dtype.name, arr.shape)).encode()).hexdigest())
+            digest = hashlib.sha256(arr.data)  # the weight's bytes are not copied
+            digest.update(repr((arr.dtype.name, arr.shape)).encode())
+            key = (name, digest.hexdigest())
             if key in known:
                 indices[c][name] = known[key]
                 continue
             known[key] = indices[c][name] = len(records)
             stored, extra = _stored(name, arr, weight_format)
-            records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": len(data)}
+            records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": arr.nbytes}
                            | extra | {"parts": _pack(stored, shards)})
     bar = Progress("weights", len(shards))
     shard_records = []
@@ -210,24 +211,24 @@ def _write_weights(plans: list[Plan], writer: _Writer, weight_format: str = "fp3
     return shard_records, records, indices
 
 
-def _stored(name: str, arr: Tensor, weight_format: str) -> tuple[bytes, dict]:
+def _stored(name: str, arr: Tensor, weight_format: str) -> tuple[bytes | memoryview, dict]:
     """A weight's bytes as the shards hold them, and what its record says about that: float32 weights of an fp16
     bundle become float16 (round to nearest even; `"stored": "float16"`, half the bytes), the rest stay as they are.
     A float32 weight with a finite value beyond float16's range (such as a -3.4e38 mask fill), which float16 would
     turn into infinity, stays float32 (no `stored`): exact, at full size."""
     if weight_format != "fp16" or arr.dtype != "float32":
-        return _raw(arr), {}
+        return arr.data, {}
     values, step, half = array("f", arr.tobytes()), 1 << 20, []
     try:
         for i in range(0, len(values), step):
             chunk = values[i:i + step]
             half.append(struct.pack(f"<{len(chunk)}e", *chunk))  # round to nearest even, as numpy does
     except OverflowError:  # a finite value that float16 would turn into infinity
-        return _raw(arr), {}
+        return arr.data, {}
     return b"".join(half), {"stored": "float16"}
 
 
-def _pack(data: bytes, shards: list[bytearray]) -> list[dict]:
+def _pack(data: bytes | memoryview, shards: list[bytearray]) -> list[dict]:
     """Append one weight to the shards; its parts."""
     parts = []
     if len(data) > SHARD_BYTES - _aligned(len(shards[-1])):

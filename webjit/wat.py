@@ -291,6 +291,7 @@ class _Assembler:
         self.seen: dict[str, int] = {}      # second pass: items of each kind so far
         self.locals: dict[str, int] = {}
         self.labels: list[str | None] = []
+        self._close: dict[int, int] | None = None  # token index of "(" -> of its ")" (see skip)
 
     # -- errors and tokens -----------------------------------------------------------------------------------------
     def where(self, k: int) -> str:
@@ -336,16 +337,17 @@ class _Assembler:
 
     def skip(self, i: int) -> int:
         """The index after the parenthesised form starting at token i."""
-        depth = 0
-        for j in range(i, len(self.toks)):
-            t = self.toks[j]
-            if t == "(":
-                depth += 1
-            elif t == ")":
-                depth -= 1
-                if depth == 0:
-                    return j + 1
-        self.fail("unbalanced parentheses", i)
+        if self._close is None:  # every "(" paired with its ")", once, in one pass
+            self._close, stack = {}, []
+            for j, t in enumerate(self.toks):
+                if t == "(":
+                    stack.append(j)
+                elif t == ")" and stack:
+                    self._close[stack.pop()] = j
+        j = self._close.get(i)
+        if j is None:
+            self.fail("unbalanced parentheses", i)
+        return j + 1
 
     def valtype(self) -> int:
         t = self.toks[self.i]
