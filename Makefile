@@ -23,16 +23,21 @@ $(STAMP): pyproject.toml $(wildcard package.json)
 
 setup: $(STAMP)
 
+# Pyodide with webjit's wheel, for the page that compiles a model in the browser (python -m webjit.pyodide_dist)
+PYODIDE_DIST := build/pyodide/pyodide-lock.json
+$(PYODIDE_DIST): $(STAMP) $(wildcard pyproject.toml package.json webjit/*.py webjit/*/*.py webjit/templates_*/* web/*.js web/*/*.js)
+	$(PYTHON) -m webjit.pyodide_dist -o build/pyodide
+
 models: setup
 	$(PYTHON) -m demo_models minilm bert_base gpt2 llama
 
-demo: setup
+demo: setup $(PYODIDE_DIST)
 	$(PYTHON) -m demo_models minilm --save-inputs
 	webjit validate demo_models/.cache/minilm/model.onnx --inputs demo_models/.cache/minilm/inputs.npz
 	webjit bench --native demo_models/.cache/minilm/model.onnx --inputs demo_models/.cache/minilm/inputs.npz
 	$(PYTHON) -m demo_models.demo_bundle -o build/minilm-demo
 
-test: setup
+test: setup $(PYODIDE_DIST)
 	$(PYTHON) -m pytest -q -n 2
 
 clean:

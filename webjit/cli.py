@@ -159,9 +159,14 @@ def cmd_build(args) -> int:
 
 def cmd_serve(args) -> int:
     from .serve import make_server
-    server = make_server(args.bundle, args.port)
+    pyodide = args.pyodide or ("build/pyodide" if Path("build/pyodide/pyodide-lock.json").is_file() else None)
+    if pyodide and not (Path(pyodide) / "pyodide-lock.json").is_file():
+        raise WebjitError(f"{pyodide}: no pyodide-lock.json; make it with `python -m webjit.pyodide_dist -o {pyodide}`")
+    server = make_server(args.bundle, args.port, mounts={"pyodide": pyodide} if pyodide else None)
     print(f"serving {args.bundle} at {server.url} (runtime at {server.url}web/, demo at {server.url}web/demo.html)",
           flush=True)
+    if pyodide:
+        print(f"the compiler for pages (Pyodide, {pyodide}) at {server.url}pyodide/", flush=True)
     try:
         server.serve_forever()
     finally:
@@ -236,6 +241,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve a bundle and the browser runtime on 127.0.0.1")
     s.add_argument("bundle", metavar="DIR")
     s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    s.add_argument("--pyodide", metavar="DIR", help="Pyodide with webjit's wheels (python -m webjit.pyodide_dist), "
+                   "served at /pyodide/ for compileInBrowser; default build/pyodide when it exists")
     s.set_defaults(fn=cmd_serve)
     return p
 

@@ -28,7 +28,9 @@ def _runtime() -> Path:
 RUNTIME = _runtime()
 MIME = {".js": "text/javascript", ".mjs": "text/javascript", ".wgsl": "text/wgsl", ".wasm": "application/wasm",
         ".json": "application/json", ".bin": "application/octet-stream", ".html": "text/html; charset=utf-8",
-        ".md": "text/markdown; charset=utf-8", ".css": "text/css"}
+        ".md": "text/markdown; charset=utf-8", ".css": "text/css",
+        ".whl": "application/zip", ".zip": "application/zip", ".map": "application/json",
+        ".onnx": "application/octet-stream", ".data": "application/octet-stream"}
 HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
            "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-cache",
            "X-Content-Type-Options": "nosniff"}
