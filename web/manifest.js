@@ -277,12 +277,15 @@ export async function checkFile(path, bytes, record) {
 /** A fetched, validated manifest and a way to fetch the files it lists. */
 export class Bundle {
   /**
-   * @param {string | URL} url  the bundle folder or its manifest.json
+   * @param {string | URL | BundleSource} url  the bundle folder or its manifest.json, or a bundle held elsewhere
+   *   (compileInBrowser's result): its `url` and the `fetch` that serves its files
    * @param {{fetch?: typeof fetch}} [options]
    * @returns {Promise<Bundle>}
    */
   static async load(url, options = {}) {
-    const fetchFn = options.fetch || globalThis.fetch.bind(globalThis);
+    const source = isBundleSource(url) ? url : null;
+    const fetchFn = options.fetch || (source && source.fetch) || globalThis.fetch.bind(globalThis);
+    if (source) url = source.url;
     const manifestUrl = manifestUrlOf(url);
     const response = await fetchFn(manifestUrl);
     if (!response.ok) throw new ManifestError(`${manifestUrl}: HTTP ${response.status} ${response.statusText}`);
@@ -339,6 +342,20 @@ export class Bundle {
     }
     return text;
   }
+}
+
+/**
+ * A bundle that is not on a server: its base URL (any scheme) and a fetch that answers for every file under it.
+ * @typedef {{url: string | URL, fetch: typeof fetch}} BundleSource
+ */
+
+/**
+ * @param {any} v
+ * @returns {v is BundleSource}
+ */
+export function isBundleSource(v) {
+  return v !== null && typeof v === 'object' && !(v instanceof URL) && typeof v.fetch === 'function'
+    && (typeof v.url === 'string' || v.url instanceof URL);
 }
 
 /** @param {string | URL} url */

@@ -53,7 +53,7 @@ export class InferenceSession {
    * Execution providers are tried in order, as onnxruntime-web does: 'webgpu' is passed over when there is no
    * adapter or no device (or the bundle has no WGSL kernels), 'wasm' (web/wasm/) when the bundle has no WebAssembly
    * modules. `session.executionProvider` says which one runs.
-   * @param {string | URL} url
+   * @param {string | URL | import('./manifest.js').BundleSource} url  or a bundle in memory: compileInBrowser's result
    * @param {SessionOptions} [options]
    * @returns {Promise<InferenceSession | import('./wasm/wasm_session.js').WasmSession>}
    */

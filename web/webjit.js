@@ -8,3 +8,4 @@ export { InferenceSession } from './session.js';
 export { Tensor } from './tensor.js';
 export { loadReference } from './reference.js';
 export { IntegrityError, ManifestError } from './manifest.js';
+export { compileInBrowser } from './compiler.js';
