@@ -1,5 +1,7 @@
 """The bundle the semantic search page (web/demo/) runs: all-MiniLM-L6-v2 for any length up to 128 tokens, with
-length buckets, and the model's tokenizer.json copied in beside the manifest.
+length buckets, and the model's tokenizer.json copied in beside the manifest. The ONNX model itself goes in too, as
+source/model.onnx and source/model.onnx.data (not files of the bundle: the manifest does not list them), for the
+page's "compile in your browser" panel.
 
     python -m demo_models.demo_bundle -o build/minilm-demo [--seq 128] [--buckets 16,32,64] [--batch 1]
     webjit serve build/minilm-demo      # then open http://127.0.0.1:8000/web/demo/
@@ -28,7 +30,20 @@ def build(out: str | Path, seq: int = 128, batch: int = 1, buckets: list[int] | 
     out = build_bundle(get(MODEL), out, values=sample_inputs(MODEL, seq=seq, batch=batch),
                        buckets=[f"seq={','.join(map(str, sizes))}"] if sizes else None)
     shutil.copyfile(minilm_dir() / "tokenizer.json", out / "tokenizer.json")
+    add_source(get(MODEL), out / "source")
     return out
+
+
+def add_source(model: Path, folder: Path) -> None:
+    """The model and its external data files, copied (not hard-linked: onnx refuses external data with more than
+    one link)."""
+    from webjit.inbrowser import external_data
+    folder.mkdir(exist_ok=True)
+    for name in [model.name, *external_data(model)]:
+        src, dst = model.parent / name, folder / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.unlink(missing_ok=True)
+        shutil.copyfile(src, dst)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The compiler's entry points for a page: what web/compiler/worker.js calls inside Pyodide.
+"""The compiler's entry points for a page: what web/compiler_worker.js calls inside Pyodide.
 
     files = compile_files("/model/model.onnx", shapes={"input_ids": [1, 96]})
     files["manifest.json"]        # bytes; every other key is a path the manifest lists

@@ -3,12 +3,14 @@
 // textContent, never as HTML.
 //
 // URL parameters: ?bundle=URL (default: this server's root, as `webjit serve` gives it), ?budget=ms (tuning
-// budget, default 2000), ?n=N (embed only the first N corpus sentences), ?backend=webgpu|wasm.
+// budget, default 2000), ?n=N (embed only the first N corpus sentences), ?backend=webgpu|wasm, ?pyodide=URL (the
+// Pyodide that compile.js's panel runs the compiler in, default /pyodide/).
 // window.demo exposes the state and `embed(texts)` for tests; body[data-state] is 'loading', 'ready' or 'error'.
 
 import * as webjit from '../webjit.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { Embedder, rank } from './embed.js';
+import { setupCompilePanel } from './compile.js';
 
 const TOP_K = 8;
 const CHART_POINTS = 30;
@@ -264,4 +266,8 @@ async function main() {
   await start(backend);
 }
 
+setupCompilePanel({
+  webjit, demo, bundleUrl, pyodideURL: new URL(params.get('pyodide') || '/pyodide/', location.href),
+  tokenizer: async () => new WordPieceTokenizer(await fetchJson(new URL('tokenizer.json', bundleUrl), 'no tokenizer.json')),
+});
 main().catch(fail);
