@@ -59,7 +59,9 @@ export function pickClass(m, classes, shapes) {
   shapes.forEach((dims, i) => {
     const info = inputs[i];
     const bad = () => new RangeError(`input '${info.name}' has shape [${dims}]; ${what} ${wanted(i)}` +
-      (d ? '' : ' (build another bundle for other shapes, or one with --buckets for other lengths)'));
+      (d ? ' (compileInBrowser compiles the model for larger shapes in this page)'
+        : ' (build another bundle for other shapes, one with --buckets for other lengths, or compile one in this page'
+          + ' with compileInBrowser)'));
     if (dims.length !== info.shape.length) throw bad();
     dims.forEach((n, a) => {
       const dim = d ? d.inputs[i][a] : null;

@@ -147,9 +147,11 @@ def test_wrong_input_names_types_and_shapes_are_refused_with_clear_errors(page):
         "missing": "missing input 'token_type_ids' (int64 [1,128])",
         "dtype": "input 'input_ids' has type float32; this model takes int64",
         "shape": "input 'attention_mask' has shape [1,64]; this bundle was compiled for [1,128] "
-                 "(build another bundle for other shapes, or one with --buckets for other lengths)",
+                 "(build another bundle for other shapes, one with --buckets for other lengths, or compile one in this "
+                 "page with compileInBrowser)",
         "rank": "input 'token_type_ids' has shape [128]; this bundle was compiled for [1,128] "
-                "(build another bundle for other shapes, or one with --buckets for other lengths)",
+                "(build another bundle for other shapes, one with --buckets for other lengths, or compile one in this "
+                "page with compileInBrowser)",
         "range": "input 'input_ids': value 1099511627776 at index 0 is outside the int32 range the kernels use",
         "notTensor": "input 'input_ids' must be a Tensor (int64 [1,128])",
     }

@@ -95,4 +95,5 @@ def test_a_length_over_the_maximum_is_refused_naming_the_input_and_the_limit(pag
         try { await session.run({input_ids: ids, attention_mask: ids, token_type_ids: ids}); return null; }
         catch (e) { return `${e.name}: ${e.message}`; }
     }"""
-    assert run(page, body) == "RangeError: input 'input_ids' has shape [1,129]; this bundle takes [1,seq<=128]"
+    assert run(page, body) == ("RangeError: input 'input_ids' has shape [1,129]; this bundle takes [1,seq<=128] "
+                               "(compileInBrowser compiles the model for larger shapes in this page)")
