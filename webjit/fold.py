@@ -73,10 +73,6 @@ BINARY: dict[str, Callable] = {
 COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
 
 
-def _erf(x):
-    return math.erf(x)
-
-
 def _sigmoid(x):
     return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
@@ -99,7 +95,7 @@ UNARY: dict[str, Callable] = {
     "Ceil": lambda x: float(math.ceil(x)) if math.isfinite(x) else x,
     "Round": lambda x: float(round(x)) if math.isfinite(x) else x,
     "Sign": lambda x: type(x)((x > 0) - (x < 0)) if not (isinstance(x, float) and math.isnan(x)) else x,
-    "Erf": _erf, "Tanh": math.tanh, "Sigmoid": _sigmoid, "Relu": lambda x: x if x > 0 else type(x)(0),
+    "Erf": math.erf, "Tanh": math.tanh, "Sigmoid": _sigmoid, "Relu": lambda x: x if x > 0 else type(x)(0),
     "Sin": _safe(math.sin), "Cos": _safe(math.cos), "Not": lambda x: not x, "Identity": lambda x: x,
 }
 

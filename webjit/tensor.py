@@ -75,7 +75,6 @@ class Tensor:
     """An immutable n-d array: `dtype` (numpy name), `shape`, `data` (C-order little-endian bytes)."""
 
     __slots__ = ("dtype", "shape", "data")
-    __array_priority__ = 0
 
     def __init__(self, dtype: str, shape: Sequence[int], data: bytes | bytearray | memoryview):
         if dtype not in ITEMSIZE:
@@ -235,7 +234,7 @@ class Tensor:
                     out.extend(src[base:stop if stop >= 0 else None:step])
                 else:  # a broadcast axis
                     out.extend(array(src.typecode, [src[base]]) * inner)
-        return Tensor(self.dtype, shape, _raw_bytes(out, self.dtype))
+        return Tensor(self.dtype, shape, out.tobytes())
 
     def astype(self, dtype: str) -> "Tensor":
         """Cast as numpy's astype does (floats to ints truncate toward zero; to bool: nonzero)."""
@@ -298,10 +297,6 @@ def _raw_array(t: Tensor) -> array:
     a = array(code)
     a.frombytes(t.data)
     return a
-
-
-def _raw_bytes(a: array, dtype: str) -> bytes:
-    return a.tobytes()
 
 
 def _strides(shape: Sequence[int]) -> list[int]:
