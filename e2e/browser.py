@@ -41,6 +41,22 @@ def chromium():
             browser.close()
 
 
+DEMO_READY = "['ready', 'error'].includes(document.body.dataset.state)"
+
+
+def open_demo(context, url: str, timeout_ms: int = 240_000):
+    """The demo page (web/demo/) at `url`, loaded and ready (its corpus embedded). Uncaught page errors are collected
+    in page.errors."""
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function(DEMO_READY)
+    assert page.evaluate("document.body.dataset.state") == "ready", page.text_content("#status")
+    return page
+
+
 def open_page(context, server_url: str, timeout_ms: int = 240_000):
     """A page on the server's origin with the runtime imported as window.webjit. Console errors and uncaught page
     errors are collected in page.webjit_errors."""

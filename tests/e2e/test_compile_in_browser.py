@@ -195,13 +195,7 @@ def test_the_lockfile_lists_webjit_without_its_native_only_dependencies(dist):
 def demo_page(chromium, server):
     """The demo page on WebAssembly (quicker than SwiftShader) with two sentences embedded."""
     context = chromium.new_context(viewport={"width": 1100, "height": 1300})
-    page = context.new_page()
-    page.set_default_timeout(600_000)
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(server.url + "web/demo/?n=2&budget=1&backend=wasm")
-    page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)")
-    assert page.evaluate("document.body.dataset.state") == "ready", page.text_content("#status")
+    page = harness.open_demo(context, server.url + "web/demo/?n=2&budget=1&backend=wasm", timeout_ms=600_000)
     yield page
     assert not page.errors, f"uncaught errors in the page: {page.errors}"
     context.close()

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import demo_models
+from e2e.browser import DEMO_READY as READY, open_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 
@@ -25,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "web" / "demo"
 CORPUS = json.loads((DEMO / "corpus.json").read_text(encoding="utf-8"))
 N = 17  # the first sentence of each topic
-READY = "['ready', 'error'].includes(document.body.dataset.state)"
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +45,7 @@ def demo_url(demo_bundle, serve) -> str:
 def demo(chromium, demo_url):
     """The demo page, loaded and ready (its corpus embedded), shared by the tests of this module."""
     context = chromium.new_context(viewport={"width": 1100, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(240_000)
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(demo_url)
-    page.wait_for_function(READY)
-    assert page.evaluate("document.body.dataset.state") == "ready", page.text_content("#status")
+    page = open_demo(context, demo_url)
     yield page
     assert not page.errors, f"uncaught errors in the page: {page.errors}"
     assert not page.evaluate("demo.gpuErrors"), "WebGPU errors in the page"
