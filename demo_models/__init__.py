@@ -13,6 +13,8 @@ partial entry behind.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import importlib
 import os
@@ -114,17 +116,32 @@ def get(name: str, *, force: bool = False) -> Path:
         return final / "model.onnx"
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
-    try:
-        tmp.chmod(0o755)  # mkdtemp creates it private
-        module = importlib.import_module(f"{__name__}.{spec.module}")
-        module.export(tmp / "model.onnx")
-        if not (tmp / "model.onnx").is_file():
-            raise RuntimeError(f"export of {name!r} produced no model.onnx")
-        _replace_dir(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _export_lock(root, name):
+        # Another process (a second pytest worker, say) may have exported it while this one waited.
+        if (final / "model.onnx").is_file() and not force:
+            return final / "model.onnx"
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
+        try:
+            tmp.chmod(0o755)  # mkdtemp creates it private
+            module = importlib.import_module(f"{__name__}.{spec.module}")
+            module.export(tmp / "model.onnx")
+            if not (tmp / "model.onnx").is_file():
+                raise RuntimeError(f"export of {name!r} produced no model.onnx")
+            _replace_dir(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final / "model.onnx"
+
+
+@contextlib.contextmanager
+def _export_lock(root: Path, name: str):
+    """One export of a model at a time across processes; the others wait for it and then use its result."""
+    with open(root / f".{name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
