@@ -74,12 +74,12 @@ def from_onnx(model: onnx_proto.Model) -> Graph:
         inputs.append(vi.name)
     nodes = []
     for i, p in enumerate(g.nodes):
-        if p.domain not in ("", "ai.onnx"):
+        if p.domain not in DOMAINS:
             raise UnsupportedOp(f"node '{p.name or i}' ({p.domain}.{p.op_type}): custom domain "
-                                f"'{p.domain}' is not supported")
+                                f"'{p.domain}' is not supported (webjit reads {', '.join(map(repr, DOMAINS))})")
         name = p.name or f"{p.op_type}_{i}"
         attrs = {a.name: _attr(a, name) for a in p.attributes}
-        nodes.append(Node(p.op_type, name, list(p.inputs), list(p.outputs), attrs, ""))
+        nodes.append(Node(p.op_type, name, list(p.inputs), list(p.outputs), attrs, DOMAINS[p.domain]))
         for o in p.outputs:
             if o:
                 values.setdefault(o, Value(o, "float32"))
@@ -88,6 +88,11 @@ def from_onnx(model: onnx_proto.Model) -> Graph:
         if o.name not in values:
             raise WebjitError(f"output '{o.name}' is produced by no node")
     return Graph(nodes, values, inputs, outputs, opset, g.name or "graph")
+
+
+# The op domains webjit reads, and the name each is kept under in the IR. onnxruntime's contrib ops (com.microsoft)
+# are what its optimizer and quantizers write into hub models.
+DOMAINS = {"": "", "ai.onnx": "", "com.microsoft": "com.microsoft"}
 
 
 def import_onnx(path: str | os.PathLike) -> Graph:
