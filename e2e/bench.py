@@ -1,8 +1,9 @@
-"""Benchmark webjit against onnxruntime-web 1.30 in the same headless Chromium, on WebGPU and on WebAssembly
+"""Benchmark webjit against onnxruntime-web 1.31 in the same headless Chromium, on WebGPU and on WebAssembly
 (1 thread and N threads), at several CPU throttling rates, and write a JSON and an HTML report.
 
     python -m e2e.bench                                   # MiniLM seq 128, every engine and backend, CPU 1x and 4x
     python -m e2e.bench --models minilm,bert_base,gpt2 --throttle 1 --runs 20 --max-seconds 30
+    python -m e2e.bench --models minilm:q8,minilm:q4 --throttle 1     # the hub's other files of a model
     python -m e2e.bench --engines webjit,ort --backends wasm1 --runs 3 --throttle 1 --out build/bench
     python -m e2e.bench merge build/bench/report-a.json build/bench/report-b.json -o cross-device.html
 
@@ -62,7 +63,9 @@ def main(argv=None) -> int:
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m e2e.bench", description=__doc__.split("\n\n")[0],
                                 epilog="merge: python -m e2e.bench merge A.json B.json ... -o report.html")
-    p.add_argument("--models", default="minilm", help="comma list of demo models (minilm, bert_base, gpt2)")
+    p.add_argument("--models", default="minilm",
+                   help="comma list of demo models (minilm, bert_base, gpt2), each optionally NAME:FORM with FORM one "
+                        "of fp16, q8, q4, optimized (the file onnxruntime's tools make from it, as on the hub)")
     p.add_argument("--model", dest="models", help=argparse.SUPPRESS)  # the older single-model spelling
     p.add_argument("--seq", type=int, default=128, help="sequence length (default 128)")
     p.add_argument("--engines", default="webjit,ort", help="comma list of webjit, ort")
@@ -80,9 +83,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.models = _names(args.models, None, "model")
     import demo_models
+    from demo_models.precisions import FILES
     for name in args.models:
-        if name not in demo_models.MODELS:
-            raise UsageError(f"unknown model {name!r}; known: {', '.join(demo_models.MODELS)}")
+        base, _, form = name.partition(":")
+        if base not in demo_models.MODELS:
+            raise UsageError(f"unknown model {base!r}; known: {', '.join(demo_models.MODELS)}")
+        if form and form not in FILES:
+            raise UsageError(f"{name}: unknown form {form!r}; known: {', '.join(FILES)}")
     args.engines = _names(args.engines, ENGINES, "engine")
     args.backends = _names(args.backends, BACKENDS, "backend")
     if args.backend:
@@ -187,10 +194,12 @@ def _one(browser, url, c: M.Config, model: str, rate: float, profile: str, args,
 def _prepare(model: str, args, tmp: Path) -> tuple[Path, Path, Path]:
     """The bundle (built unless --bundle), the ONNX path and the data folder (inputs, onnxruntime outputs)."""
     import demo_models
+    from demo_models import precisions
     from webjit.errors import WebjitError
+    base, _, form = model.partition(":")
     try:
-        model_path = demo_models.get(model)
-        feeds = demo_models.sample_inputs(model, seq=args.seq)
+        model_path = precisions.get(base, form or "fp32")
+        feeds = demo_models.sample_inputs(base, seq=args.seq)
     except ImportError as e:
         raise UsageError(f"{model}: exporting it needs the export extra ({e.name} is missing)") from None
     bundle = args.bundle

@@ -4,6 +4,7 @@ short run of the benchmark harness (python -m e2e.bench) writes a JSON and an HT
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,7 +72,8 @@ def test_ort_web_runs_minilm_with_external_data_on_wasm_and_matches_onnxruntime(
                                                     for k, v in feeds.items()]})
     finally:
         context.close()
-    assert got["version"] == "1.30.0"
+    pinned = json.loads((Path(__file__).parents[2] / "package.json").read_text())["devDependencies"]["onnxruntime-web"]
+    assert got["version"] == pinned, "the page runs the onnxruntime-web that package.json pins"
     assert set(got["outputs"]) == set(expected)
     for name, want_value in expected.items():
         out = got["outputs"][name]

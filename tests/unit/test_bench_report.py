@@ -111,3 +111,9 @@ def test_an_unknown_model_is_one_line_and_exit_status_2(capsys):
     assert bench.main(["--models", "minilm,nosuchmodel"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nosuchmodel" in err and "Traceback" not in err
+
+
+def test_an_unknown_precision_of_a_model_is_one_line_and_exit_status_2(capsys):
+    assert bench.main(["--models", "minilm:q3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "q3" in err and "q8" in err and "Traceback" not in err
