@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from webjit.files import replace_dir
+
 __all__ = ["MODELS", "ModelSpec", "cache_dir", "get", "minilm_dir", "sample_inputs"]
 
 
@@ -127,7 +129,7 @@ def get(name: str, *, force: bool = False) -> Path:
             module.export(tmp / "model.onnx")
             if not (tmp / "model.onnx").is_file():
                 raise RuntimeError(f"export of {name!r} produced no model.onnx")
-            _replace_dir(tmp, final)
+            replace_dir(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return final / "model.onnx"
@@ -142,19 +144,6 @@ def _export_lock(root: Path, name: str):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move folder ``src`` to ``dst``, replacing any existing ``dst``."""
-    old = None
-    if dst.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
-        dst.rename(old / dst.name)
-    try:
-        src.rename(dst)
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def minilm_dir() -> Path:

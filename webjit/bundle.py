@@ -26,6 +26,7 @@ from . import __version__
 from . import compile as compile_model
 from .bundle_wasm import write_wasm
 from .errors import WebjitError
+from .files import replace_dir
 from .plan import ALIGN, Plan, nbytes
 from .progress import Progress
 from .render_wgsl import render
@@ -59,7 +60,7 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
         for path, data in files.items():
             (tmp / path).parent.mkdir(parents=True, exist_ok=True)
             (tmp / path).write_bytes(data)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -355,20 +356,3 @@ def _is_bundle(path: Path) -> bool:
         return json.loads((path / "manifest.json").read_text()).get("format") == FORMAT
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move folder `src` to `dst`, replacing an existing `dst` only once `src` is complete."""
-    old = None
-    if dst.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
-        dst.rename(old / dst.name)
-    try:
-        src.rename(dst)
-    except OSError:
-        if old is not None:
-            (old / dst.name).rename(dst)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
