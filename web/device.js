@@ -57,6 +57,27 @@ export async function requestGpu(needed, options = {}) {
 }
 
 /**
+ * The adapter this browser would give, when it runs compute shaders on the CPU (SwiftShader, lavapipe, WARP, a
+ * fallback adapter): its vendor and architecture as one line. '' for a GPU, or where there is no adapter at all
+ * (requestGpu then says why). Requests no device.
+ * @param {(info: any) => 'cpu' | 'gpu'} classify  plan.deviceClass
+ * @param {{powerPreference?: GPUPowerPreference}} [options]
+ * @returns {Promise<string>}
+ */
+export async function cpuAdapter(classify, options = {}) {
+  const gpu = globalThis.navigator && globalThis.navigator.gpu;
+  if (!gpu) return '';
+  try {
+    const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference || 'high-performance' });
+    const info = adapter && /** @type {any} */ (adapter.info || {});
+    if (!adapter || classify({ ...info, isFallbackAdapter: info.isFallbackAdapter || /** @type {any} */ (adapter).isFallbackAdapter }) !== 'cpu') return '';
+    return [info.vendor, info.architecture, info.device].filter(Boolean).join(' ') || 'a fallback adapter';
+  } catch {
+    return '';
+  }
+}
+
+/**
  * Throw a clear error if the device was lost (a GPU reset, a driver update, or `destroy()`).
  * @param {Gpu} gpu
  */

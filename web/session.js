@@ -12,7 +12,7 @@
 // A run pads its inputs to the smallest class that holds them and crops the outputs back.
 
 import { Bundle } from './manifest.js';
-import { checkNotLost, requestGpu } from './device.js';
+import { checkNotLost, cpuAdapter, requestGpu } from './device.js';
 import { Pipelines } from './pipelines.js';
 import { bufferSizes, deviceClass, fittingVariants, initialVariants, requiredLimits, signature, sourceGroups } from './plan.js';
 import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune, tuneClasses } from './tuner.js';
@@ -38,7 +38,7 @@ class NoGpuError extends Error {}
 /**
  * @typedef {{phase: string, done?: number, total?: number, kernel?: string}} ProgressEvent
  * @typedef {{
- *   executionProviders?: (string | {name: string})[],
+ *   executionProviders?: (string | {name: string, useCpuAdapter?: boolean})[],
  *   tuning?: false | {budgetMs?: number, repeats?: number, parallel?: number, force?: boolean},
  *   cache?: boolean,
  *   onProgress?: (event: ProgressEvent) => void,
@@ -53,13 +53,18 @@ export class InferenceSession {
    * Execution providers are tried in order, as onnxruntime-web does: 'webgpu' is passed over when there is no
    * adapter or no device (or the bundle has no WGSL kernels), 'wasm' (web/wasm/) when the bundle has no WebAssembly
    * modules. `session.executionProvider` says which one runs.
+   * On an adapter that computes on the CPU (SwiftShader, lavapipe), where webjit's WebAssembly kernels are many times
+   * faster than its WGSL ones, ['webgpu', 'wasm'] runs on 'wasm' and `session.providerChoice` says why; list
+   * `{name: 'webgpu', useCpuAdapter: true}` (or 'webgpu' alone) to run WebGPU there anyway.
    * @param {string | URL | import('./manifest.js').BundleSource} url  or a bundle in memory: compileInBrowser's result
    * @param {SessionOptions} [options]
    * @returns {Promise<InferenceSession | import('./wasm/wasm_session.js').WasmSession>}
    */
   static async create(url, options = {}) {
     const started = performance.now();
-    const eps = (options.executionProviders || ['webgpu']).map((e) => (typeof e === 'string' ? e : e.name));
+    const listed = options.executionProviders || ['webgpu'];
+    const eps = listed.map((e) => (typeof e === 'string' ? e : e.name));
+    const useCpuAdapter = listed.some((e) => typeof e !== 'string' && e.name === 'webgpu' && e.useCpuAdapter);
     const unknown = eps.filter((e) => !EXECUTION_PROVIDERS.includes(e));
     if (!eps.length || unknown.length) {
       throw new Error(`unknown execution provider ${unknown.join(', ') || '(none given)'}; webjit offers ${EXECUTION_PROVIDERS.join(', ')}`);
@@ -69,6 +74,8 @@ export class InferenceSession {
     const bundle = await Bundle.load(url, { fetch: options.fetch });
     /** @type {[string, Error][]} */
     const failed = [];
+    /** @type {{provider: string, over: string, reason: string} | undefined} */
+    let choice;
     for (const ep of eps) {
       if (ep === 'wasm') {
         if (!(/** @type {any} */ (bundle.manifest).wasm)) {
@@ -78,6 +85,7 @@ export class InferenceSession {
         const { WasmSession } = await import('./wasm/wasm_session.js');
         const wasm = await WasmSession.create(bundle, options, progress);
         wasm.timings.loadMs = performance.now() - started;
+        if (choice) wasm.providerChoice = wasm.tuningReport.providerChoice = choice;
         if (failed.length) wasm.fallback = { from: failed[0][0], reason: failed.map(([e, err]) => `${e}: ${err.message}`).join('; ') };
         return wasm;
       }
@@ -85,10 +93,17 @@ export class InferenceSession {
         failed.push([ep, new Error('this bundle has no WebGPU kernels (build it with --backends webgpu,wasm)')]);
         continue;
       }
+      const next = eps.slice(eps.indexOf(ep) + 1);
+      const cpu = next.includes('wasm') && /** @type {any} */ (bundle.manifest).wasm && !useCpuAdapter
+        ? await cpuAdapter(deviceClass) : '';
+      if (cpu) {
+        choice = { provider: 'wasm', over: 'webgpu', reason: `the WebGPU adapter (${cpu}) computes on the CPU, where ` +
+          "webjit's WebAssembly kernels are faster; list {name: 'webgpu', useCpuAdapter: true} to use it anyway" };
+        continue;
+      }
       try {
         const session = await InferenceSession._createWebgpu(bundle, options, progress, started);
         // a lost device later switches to the next provider, when it is 'wasm' and the bundle has modules
-        const next = eps.slice(eps.indexOf(ep) + 1);
         if (next.includes('wasm') && /** @type {any} */ (bundle.manifest).wasm) session._wasmOptions = options;
         return session;
       } catch (e) {

@@ -190,7 +190,8 @@ def test_a_lost_device_gives_a_clear_error_instead_of_a_result(page):
 
 def test_a_lost_device_switches_a_webgpu_then_wasm_session_to_wasm_and_it_says_why(page, minilm_bundle):
     got = run(page, """async ({webjit, create}) => {
-        const session = await create('/', {executionProviders: ['webgpu', 'wasm'], tuning: false});
+        const session = await create('/', {executionProviders: [{name: 'webgpu', useCpuAdapter: true}, 'wasm'],
+                                           tuning: false});
         const ref = await webjit.loadReference(session.bundle);
         const before = session.executionProvider;
         session.device.destroy();

@@ -38,7 +38,7 @@ def demo_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_url(demo_bundle, serve) -> str:
-    return serve(demo_bundle) + f"web/demo/?n={N}&budget=1"
+    return serve(demo_bundle) + f"web/demo/?n={N}&budget=1&backend=webgpu"
 
 
 @pytest.fixture(scope="module")
@@ -146,5 +146,23 @@ def test_the_wasm_choice_is_disabled_with_a_tooltip_for_a_bundle_without_webasse
         assert page.evaluate("demo.wasmAvailable") is False
         assert page.get_attribute("input[value=wasm]", "disabled") is not None
         assert "WebAssembly" in page.evaluate("document.querySelector('input[value=wasm]').parentElement.title")
+    finally:
+        context.close()
+
+
+def test_without_a_backend_asked_for_the_page_runs_wasm_on_a_cpu_webgpu_adapter_and_says_why(chromium, demo_bundle,
+                                                                                          serve):
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(serve(demo_bundle) + "web/demo/?n=1&budget=1")
+        page.wait_for_function(READY, timeout=240_000)
+        adapter = page.evaluate("""async () => { const a = await navigator.gpu.requestAdapter();
+                                                 return a ? a.info.architecture : null; }""")
+        if adapter != "swiftshader":
+            pytest.skip(f"the WebGPU adapter here is not a CPU one ({adapter})")
+        assert page.evaluate("demo.backend") == "wasm", page.text_content("#status")
+        assert page.text_content("#backend").startswith("WebAssembly (faster than WebGPU")
+        assert "computes on the CPU" in page.get_attribute("#backend", "title")
     finally:
         context.close()

@@ -25,7 +25,7 @@ RUN_REFERENCE = """async ({webjit, create}, options) => {
     const y = (await session.run(ref.inputs)).last_hidden_state;
     clearInterval(timer);
     return {ep: session.executionProvider, wasm: session.wasm || null, fallback: session.fallback || null,
-            type: y.type, dims: y.dims,
+            choice: session.providerChoice || null, report: session.tuningReport.providerChoice || null, type: y.type, dims: y.dims,
             data: Array.from(y.data), ticks};
 }"""
 
@@ -75,6 +75,23 @@ def test_minilm_runs_on_wasm_and_matches_onnxruntime_and_workers_leave_the_main_
     check_output(got, minilm_bundle)
     if threads > 1:
         assert got["ticks"] > 0, "the main thread was blocked while the workers ran"
+
+
+def test_on_a_cpu_webgpu_adapter_a_webgpu_then_wasm_session_runs_on_wasm_and_says_why(page, minilm_bundle):
+    adapter = page.evaluate("""async () => { const a = await navigator.gpu.requestAdapter();
+                                             return a ? [a.info.vendor, a.info.architecture].join(' ') : null; }""")
+    if not adapter or "swiftshader" not in adapter.lower():
+        pytest.skip(f"the adapter here is not a CPU one ({adapter})")
+    got = run(page, RUN_REFERENCE, {"executionProviders": ["webgpu", "wasm"], "tuning": False})
+    assert got["ep"] == "wasm" and got["fallback"] is None
+    assert got["choice"]["over"] == "webgpu" and "swiftshader" in got["choice"]["reason"]
+    assert "computes on the CPU" in got["choice"]["reason"] and got["report"] == got["choice"]
+    check_output(got, minilm_bundle)
+    forced = run(page, """async ({create}) => {
+        const s = await create('/', {executionProviders: [{name: 'webgpu', useCpuAdapter: true}, 'wasm'], tuning: false});
+        return [s.executionProvider, s.providerChoice || null];
+    }""")
+    assert forced == ["webgpu", None], "useCpuAdapter keeps WebGPU on a CPU adapter"
 
 
 @pytest.mark.parametrize("missing", ["navigator.gpu", "an adapter"])

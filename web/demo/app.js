@@ -104,8 +104,11 @@ async function wasmUnavailable() {
   return manifest.wasm ? '' : 'This bundle has no WebAssembly modules (build it for both backends)';
 }
 
-/** @param {string} backend */
-async function start(backend) {
+/**
+ * @param {string} backend
+ * @param {boolean} [asked]  the user picked it; otherwise the runtime may pick WebAssembly on a CPU WebGPU adapter
+ */
+async function start(backend, asked = true) {
   setState('loading');
   $('results').replaceChildren();
   if (demo.session) await demo.session.release();
@@ -117,8 +120,10 @@ async function start(backend) {
     fetchJson(new URL('./corpus.json', import.meta.url), 'corpus.json is missing'),
   ]);
   demo.corpus = corpus.slice(0, limit);
-  // WebGPU falls back to WebAssembly where the browser has no adapter (the runtime says which one it used)
-  const providers = backend === 'webgpu' && demo.wasmAvailable ? ['webgpu', 'wasm'] : [backend];
+  // WebGPU falls back to WebAssembly where the browser has no adapter (the runtime says which one it used); unless
+  // the user asked for WebGPU, a CPU adapter (SwiftShader) runs on WebAssembly, which is much faster there
+  const webgpu = asked ? { name: 'webgpu', useCpuAdapter: true } : 'webgpu';
+  const providers = backend === 'webgpu' && demo.wasmAvailable ? [webgpu, 'wasm'] : [backend];
   const session = await webjit.InferenceSession.create(bundleUrl, {
     executionProviders: providers, tuning: { budgetMs }, onProgress,
   });
@@ -133,6 +138,9 @@ async function start(backend) {
   $('backend').textContent = demo.backend === 'webgpu'
     ? `WebGPU${info ? ` (${[info.vendor, info.architecture].filter(Boolean).join(' ') || 'adapter'})` : ''}`
     : 'WebAssembly';
+  const choice = /** @type {any} */ (session).providerChoice;
+  $('backend').title = choice ? `Chosen over WebGPU: ${choice.reason}` : '';
+  if (choice) $('backend').textContent += ' (faster than WebGPU on this CPU adapter)';
   showTuning(session);
   demo.embedder = new Embedder(session, new WordPieceTokenizer(tokenizerJson), webjit.Tensor);
   const { batch, seq, anyLength } = demo.embedder;
@@ -263,7 +271,7 @@ async function main() {
   const asked = params.get('backend') || 'webgpu';
   const backend = BACKENDS.includes(asked) && (asked !== 'wasm' || demo.wasmAvailable) ? asked : 'webgpu';
   /** @type {HTMLInputElement} */ (document.querySelector(`input[value=${backend}]`)).checked = true;
-  await start(backend);
+  await start(backend, params.has('backend'));
 }
 
 setupCompilePanel({

@@ -122,7 +122,7 @@ export function setupCompilePanel({ webjit, demo, bundleUrl, pyodideURL, tokeniz
     const ep = demo.backend || 'webgpu';
     status(`Loading the compiled bundle on ${ep}…`);
     const session = await webjit.InferenceSession.create(compiled, {
-      executionProviders: ep === 'webgpu' ? ['webgpu', 'wasm'] : [ep], tuning: { budgetMs: 200 },
+      executionProviders: ep === 'webgpu' ? [{ name: 'webgpu', useCpuAdapter: true }, 'wasm'] : [ep], tuning: { budgetMs: 200 },
     });
     try {
       /** @type {any} */

@@ -280,6 +280,9 @@ export class WasmSession {
     /** @type {any} */ this.tuningReport = { source: 'off' };
     /** Set when an earlier provider could not run: `{from, reason}`. @type {{from: string, reason: string} | undefined} */
     this.fallback = undefined;
+    /** Set when a provider listed before 'wasm' was passed over by choice: `{provider, over, reason}`.
+     * @type {{provider: string, over: string, reason: string} | undefined} */
+    this.providerChoice = undefined;
     /** @type {{loadMs: number, tuningMs: number}} */ this.timings = { loadMs: 0, tuningMs: 0 };
     this._classes = shapeClasses(m).map((c) => ({
       ...c, consts: c.manifest.outputs.map(() => null), chosen: /** @type {any} */ (c.manifest).wasm.kernels.map(() => 0),
