@@ -44,7 +44,7 @@ export function memoryBundle(files) {
     const path = href.startsWith(url) ? decodeURIComponent(href.slice(url.length)) : null;
     const bytes = path === null ? undefined : map.get(path);
     if (!bytes) return new Response(null, { status: 404, statusText: 'Not Found' });
-    return new Response(bytes, { status: 200, headers: { 'Content-Length': String(bytes.byteLength) } });
+    return new Response(/** @type {Uint8Array<ArrayBuffer>} */ (bytes), { status: 200, headers: { 'Content-Length': String(bytes.byteLength) } });
   });
   return { url, fetch: fetchFn, files: map };
 }
@@ -92,8 +92,8 @@ export async function compileInBrowser(model, options = {}) {
     shapes: options.shapes || null,
     backends: options.backends || ['webgpu', 'wasm'],
   };
-  const transfer = [request.model.bytes, ...(request.externalData || []).map((d) => d.bytes)]
-    .filter((b) => b).map((b) => /** @type {Uint8Array} */ (b).buffer);
+  const transfer = /** @type {ArrayBuffer[]} */ ([request.model, ...(request.externalData || [])]
+    .map((d) => ('bytes' in d && d.bytes ? d.bytes.buffer : null)).filter((b) => b));
   let compiler = compilers.get(pyodideURL);
   if (!compiler) {
     compiler = new Compiler(pyodideURL);

@@ -40,7 +40,7 @@ export async function requestGpu(needed, options = {}) {
     requiredFeatures: timestamps ? ['timestamp-query'] : [],
     requiredLimits,
   });
-  const a = adapter.info || {};
+  const a = /** @type {Partial<GPUAdapterInfo>} */ (adapter.info || {});
   /** @type {Gpu} */
   const result = {
     adapter,

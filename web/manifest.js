@@ -37,6 +37,7 @@ export class IntegrityError extends Error {
  *            inputs: TensorInfo[], outputs: TensorInfo[], pool: number[],
  *            weights: {format: string, shards: {file: string}[], tensors: WeightInfo[]},
  *            kernels: Kernel[], files: Object<string, {bytes: number, sha256: string}>,
+ *            backends?: ('webgpu' | 'wasm')[], wasm?: import('./wasm/layout.js').WasmSection,
  *            reference?: {source: string, inputs: {name: string, dtype: TensorType, shape: number[], file: string}[],
  *                         outputs: {name: string, dtype: TensorType, shape: number[], file: string}[]}}} Manifest
  */
@@ -285,8 +286,7 @@ export class Bundle {
   static async load(url, options = {}) {
     const source = isBundleSource(url) ? url : null;
     const fetchFn = options.fetch || (source && source.fetch) || globalThis.fetch.bind(globalThis);
-    if (source) url = source.url;
-    const manifestUrl = manifestUrlOf(url);
+    const manifestUrl = manifestUrlOf(source ? source.url : /** @type {string | URL} */ (url));
     const response = await fetchFn(manifestUrl);
     if (!response.ok) throw new ManifestError(`${manifestUrl}: HTTP ${response.status} ${response.statusText}`);
     const bytes = await response.arrayBuffer();

@@ -128,13 +128,14 @@ async function start(backend, asked = true) {
     executionProviders: providers, tuning: { budgetMs }, onProgress,
   });
   demo.session = session;
-  if (session.device) {
-    session.device.addEventListener('uncapturederror', (/** @type {any} */ e) => demo.gpuErrors.push(e.error.message));
+  const gpuSession = session instanceof webjit.InferenceSession ? session : null;
+  if (gpuSession && gpuSession.device) {
+    gpuSession.device.addEventListener('uncapturederror', (/** @type {any} */ e) => demo.gpuErrors.push(e.error.message));
   }
   demo.backend = session.executionProvider || backend;
   const radio = /** @type {HTMLInputElement | null} */ (document.querySelector(`input[value=${demo.backend}]`));
   if (radio) radio.checked = true;
-  const info = session.gpu && session.gpu.info;
+  const info = gpuSession && gpuSession.gpu.info;
   $('backend').textContent = demo.backend === 'webgpu'
     ? `WebGPU${info ? ` (${[info.vendor, info.architecture].filter(Boolean).join(' ') || 'adapter'})` : ''}`
     : 'WebAssembly';

@@ -15,7 +15,7 @@ import { Embedder } from './embed.js';
 export function setupCompilePanel({ webjit, demo, bundleUrl, pyodideURL, tokenizer }) {
   const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
   const state = {
-    state: 'idle', timings: null, files: 0, bytes: 0, run: null, error: '', summary: '', /** @type {any} */ compiled: null,
+    state: 'idle', timings: null, files: 0, bytes: 0, run: null, error: '', summary: '', compiled: /** @type {any} */ (null),
     /** @type {'minilm' | 'file'} */ source: 'minilm', seq: 0,
   };
   demo.compiler = state;
@@ -119,6 +119,7 @@ export function setupCompilePanel({ webjit, demo, bundleUrl, pyodideURL, tokeniz
   async function runCompiled() {
     set('running');
     const compiled = state.compiled;
+    if (!compiled) throw new Error('nothing compiled yet');
     const ep = demo.backend || 'webgpu';
     status(`Loading the compiled bundle on ${ep}…`);
     const session = await webjit.InferenceSession.create(compiled, {

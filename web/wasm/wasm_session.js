@@ -82,6 +82,16 @@ class Workers {
   }
 }
 
+/**
+ * The wasm section of a plan that has one (every plan a WasmSession runs).
+ * @param {import('../manifest.js').Manifest} m
+ * @returns {import('./layout.js').WasmSection}
+ */
+function wasmOf(m) {
+  if (!m.wasm) throw new Error('this bundle has no WebAssembly modules');
+  return m.wasm;
+}
+
 export class WasmSession {
   /**
    * @param {import('../manifest.js').Bundle} bundle
@@ -156,7 +166,7 @@ export class WasmSession {
     const entry = useCache && !(tuning && tuning.force) ? await readEntry(key) : null;
     const cached = entry && entry.version === ENTRY_VERSION && entry.bundle === this.bundle.hash
       && Array.isArray(entry.winners) && entry.winners.length === this._classes.length
-      ? this._classes.map((c, i) => chosenFrom(entry.winners[i], c.manifest.wasm.kernels, simd)) : null;
+      ? this._classes.map((c, i) => chosenFrom(entry.winners[i], wasmOf(c.manifest).kernels, simd)) : null;
     if (cached && cached.every((x) => x)) {
       this._classes.forEach((c, i) => { c.chosen = /** @type {number[]} */ (cached[i]); this._select(c); });
       this.tuningReport = this._report('cache', 0, 0, true, this._classes.flatMap((c) => this._rows(c)));
@@ -167,8 +177,8 @@ export class WasmSession {
     const started = performance.now();
     this.tuningReport = await this._tune(tuning.budgetMs, tuning.repeats, progress);
     this.timings.tuningMs = performance.now() - started;
-    if (useCache && this.tuningReport.kernels.some((k) => k.tried > 0)) {
-      const won = this._classes.map((c) => Object.fromEntries(c.manifest.wasm.kernels.map((k, i) => [k.name, k.variants[simd][c.chosen[i]]])));
+    if (useCache && this.tuningReport.kernels.some((/** @type {{tried: number}} */ k) => k.tried > 0)) {
+      const won = this._classes.map((c) => Object.fromEntries(wasmOf(c.manifest).kernels.map((k, i) => [k.name, k.variants[simd][c.chosen[i]]])));
       const err = await writeEntry(key, makeEntry(this.bundle.hash, device, won, this.tuningReport));
       if (err) /** @type {any} */ (this.tuningReport).cacheError = err;
     }
