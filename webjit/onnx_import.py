@@ -48,6 +48,8 @@ def _attr(a: onnx_proto.Attribute, node: str):
 def _dims(shape: tuple | None, name: str) -> tuple[int | str, ...] | None:
     if shape is None:
         return None
+    if any(isinstance(d, int) and d < 0 for d in shape):
+        raise WebjitError(f"input '{name}' declares shape {list(shape)}, with a negative dim")
     return tuple(d if isinstance(d, (int, str)) and d != "" else f"{name}_dim{i}" for i, d in enumerate(shape))
 
 
@@ -73,11 +75,17 @@ def from_onnx(model: onnx_proto.Model) -> Graph:
         values[vi.name] = Value(vi.name, dtype_name(vi.elem_type), _dims(vi.shape, vi.name))
         inputs.append(vi.name)
     nodes = []
+    produced = {o for p in g.nodes for o in p.outputs if o}
     for i, p in enumerate(g.nodes):
         if p.domain not in DOMAINS:
             raise UnsupportedOp(f"node '{p.name or i}' ({p.domain}.{p.op_type}): custom domain "
                                 f"'{p.domain}' is not supported (webjit reads {', '.join(map(repr, DOMAINS))})")
         name = p.name or f"{p.op_type}_{i}"
+        for x in p.inputs:
+            if x and x not in values:
+                where = "comes from a later node: the nodes are not in topological order" if x in produced \
+                    else "is no graph input, initializer or node output"
+                raise WebjitError(f"node '{name}' ({p.op_type}): input '{x}' {where}")
         attrs = {a.name: _attr(a, name) for a in p.attributes}
         nodes.append(Node(p.op_type, name, list(p.inputs), list(p.outputs), attrs, DOMAINS[p.domain]))
         for o in p.outputs:

@@ -48,6 +48,8 @@ _GRAPH = {1: ("node", [_NODE]), 2: ("name", "str"), 5: ("initializer", [_TENSOR]
 _ATTRIBUTE.update({6: ("g", _GRAPH), 11: ("graphs", [_GRAPH])})  # subgraphs (If, Loop, Scan bodies)
 _MODEL = {1: ("ir_version", "int"), 2: ("producer_name", "str"), 7: ("graph", _GRAPH), 8: ("opset_import", [_OPSET_ID])}
 
+MAX_DEPTH = 100  # messages nested deeper than this are refused, as protobuf's own parsers do by default
+
 _WIRE_TYPE = {"int": 0, "uint": 0, "f32": 5, "f64": 1, "str": 2, "bytes": 2}
 
 # TensorProto.DataType -> (numpy dtype name, struct format of one element in int32_data / int64_data / uint64_data).
@@ -177,6 +179,7 @@ class _Reader:
         self.buf, self.view, self.folder, self.label = buf, memoryview(buf), folder, label
         self.files: dict[Path, memoryview] = {}  # external data files, each read once
         self.locations: list[str] | None = None  # when a list: only note external data locations in it
+        self.depth = 0  # messages open around the one being decoded
 
     def bad(self, why: str) -> WebjitError:
         return WebjitError(f"{self.label}: not an ONNX model ({why})")
@@ -243,7 +246,13 @@ class _Reader:
         if wire != expected:
             raise self.bad(f"field at byte {at} has wire type {wire}, expected {expected}")
         if isinstance(kind, dict):
-            return self.message(value[0], value[1], kind)
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise self.bad(f"messages nested more than {MAX_DEPTH} deep at byte {at}")
+                return self.message(value[0], value[1], kind)
+            finally:
+                self.depth -= 1
         if kind == "int":
             return value - (1 << 64) if value >= 1 << 63 else value
         if kind == "uint":
@@ -369,7 +378,10 @@ class _Reader:
             raise self.bad(f"tensor '{name}' has a bad external data offset or length") from None
         folder = self.folder.resolve()
         file = (folder / location).resolve()
-        if not location or folder not in file.parents or not file.is_file():
+        if location and folder not in file.parents:
+            raise WebjitError(f"{self.label}: tensor '{name}' names external data file '{location}', which is "
+                              f"outside the model's folder; webjit reads external data only from inside it")
+        if not location or not file.is_file():
             raise WebjitError(f"{self.label}: tensor '{name}' needs external data file '{location}', which is missing")
         if file not in self.files:
             self.files[file] = memoryview(file.read_bytes())

@@ -243,6 +243,20 @@ def _unsupported(node: Node, opset: int, why: str = "") -> UnsupportedOp:
                          f"Supported ops: {', '.join(supported_ops())}")
 
 
+MAX_TENSOR_BYTES = 2 ** 31  # no browser gives one WebGPU buffer or one wasm32 memory more than this
+
+
+def _check_size(v: Value, node: Node | None = None) -> None:
+    """A value too large for any device webjit targets is refused here, before anything is allocated."""
+    from .tensor import ITEMSIZE
+    where = f"node '{node.name}' ({node.op}): output" if node is not None else "input"
+    if any(d < 0 for d in v.shape):
+        raise WebjitError(f"{where} '{v.name}' has shape {list(v.shape)}, with a negative dim")
+    if prod(v.shape) * ITEMSIZE.get(v.dtype, 4) > MAX_TENSOR_BYTES:
+        raise WebjitError(f"{where} '{v.name}' has shape {list(v.shape)}, more than the "
+                          f"{MAX_TENSOR_BYTES >> 30} GiB one buffer can hold in a browser")
+
+
 def bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, Tensor]) -> None:
     """Give every input a concrete shape. A symbolic dim bound by one input (say seq=128 by input_ids) also
     binds it in the others, so `--shape input_ids=1x128` is enough for a BERT-style model."""
@@ -272,12 +286,14 @@ def bind_inputs(g: Graph, shapes: dict[str, Shape], values: dict[str, Tensor]) -
         v = g.values[name]
         if name in given:
             v.shape = given[name]
+            _check_size(v)
             continue
         dims = [symbols.get(d, d) if isinstance(d, str) else d for d in (v.shape or ["?"])]
         if any(isinstance(d, str) for d in dims):
             raise WebjitError(f"input '{name}' has dims {list(v.shape or '?')} that are not fixed; "
                               f"give them with --shape {name}=1x128 (for example) or --inputs")
         v.shape = tuple(dims)
+        _check_size(v)
 
 
 def _fold(node: Node, g: Graph) -> list[Tensor]:
@@ -291,6 +307,16 @@ def _fold(node: Node, g: Graph) -> list[Tensor]:
     ins = [g.values[i] if i else None for i in node.inputs]
     outs = SHAPE_FNS[node.op](_Ctx(node, ins, g.opset)) if node.op in SHAPE_FNS else None
     return fold.evaluate(node, [v.const if v is not None else None for v in ins], outs, g.opset)
+
+
+def _malformed_is_an_error(node: Node, fn, *args):
+    """fn(*args), where a node missing an input or attribute its op needs (a damaged or hand-made model) makes
+    the shape or fold rule fail on a lookup: that is a clear error about the node, not a crash."""
+    try:
+        return fn(*args)
+    except (IndexError, KeyError, TypeError, AttributeError) as e:
+        raise WebjitError(f"node '{node.name}' ({node.op}): its {len(node.inputs)} inputs and attributes "
+                          f"{sorted(node.attrs) or '(none)'} do not fit the op ({type(e).__name__}: {e})") from None
 
 
 def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict | None = None,
@@ -314,15 +340,17 @@ def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict | 
         if node.op not in SHAPE_FNS and node.op not in FOLD_ONLY:
             raise _unsupported(node, g.opset)
         if all(v.const is not None for v in ins if v) or node.op in ("Shape", "Size"):
-            for name, arr in zip(node.outputs, _fold(node, g)):
+            for name, arr in zip(node.outputs, _malformed_is_an_error(node, _fold, node, g)):
                 if name:
                     g.values[name] = Value(name, arr.dtype.name, tuple(arr.shape), arr)
             continue
         if node.op in FOLD_ONLY:
             raise WebjitError(f"node '{node.name}' ({node.op}): inputs must be known at compile time")
-        for name, (dtype, shape) in zip(node.outputs, SHAPE_FNS[node.op](_Ctx(node, ins, g.opset))):
+        for name, (dtype, shape) in zip(node.outputs, _malformed_is_an_error(node, SHAPE_FNS[node.op],
+                                                                             _Ctx(node, ins, g.opset))):
             if name:
                 g.values[name].dtype, g.values[name].shape = dtype, tuple(int(d) for d in shape)
+                _check_size(g.values[name], node)
         kept.append(node)
     g.nodes = kept
     g.remove_dead()

@@ -214,12 +214,15 @@ def test_external_data_offset_and_length(tmp_path):
 
 @pytest.mark.parametrize("location,message", [
     ("missing.bin", "tensor 'w' needs external data file 'missing.bin', which is missing"),
-    ("../outside.bin", "tensor 'w' needs external data file '../outside.bin', which is missing"),
+    ("../outside.bin", "tensor 'w' names external data file '../outside.bin', which is outside the model's folder"),
+    ("/etc/hostname", "tensor 'w' names external data file '/etc/hostname', which is outside the model's folder"),
+    ("link.bin", "tensor 'w' names external data file 'link.bin', which is outside the model's folder"),
     ("short.bin", "external data file 'short.bin' is truncated \\(tensor 'w'\\)"),
 ])
 def test_bad_external_data_is_a_clear_error(tmp_path, location, message):
     path = external_model(tmp_path, location)
     (tmp_path / "outside.bin").write_bytes(bytes(24))  # exists, but outside the model's folder
+    (path.parent / "link.bin").symlink_to(tmp_path / "outside.bin")  # inside, but it points outside
     (path.parent / "short.bin").write_bytes(bytes(20))
     with pytest.raises(WebjitError, match=message):
         onnx_proto.load(path)

@@ -10,6 +10,7 @@ identical kernel source (see `KernelSpec.source_key`).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, replace
 
@@ -85,6 +86,19 @@ def lower(g: Graph) -> list[KernelSpec]:
         if fn is None:
             raise UnsupportedOp(f"node '{node.name}': op {node.op} (opset {g.opset}) is not supported "
                                 f"with inputs computed at run time. Supported ops: {', '.join(lowered_ops())}")
+        takes = _keywords(fn)
+        unknown = sorted(set(node.attrs) - takes) if takes is not None else []
+        if unknown:
+            raise UnsupportedOp(f"node '{node.name}': op {node.op} has no attribute "
+                                f"{', '.join(repr(a) for a in unknown)} (it takes {', '.join(sorted(_keywords(fn))) or 'none'})")
         for spec in fn(Ctx(g, node), **{k: v for k, v in node.attrs.items()}):
             specs.append(replace(spec, name=f"k{len(specs):02d}_{spec.kind}"))
     return specs
+
+
+def _keywords(fn) -> set[str] | None:
+    """The attributes a lowering takes: its keyword-only parameters (None: it takes any, through **kw)."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind is p.KEYWORD_ONLY}
