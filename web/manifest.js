@@ -52,6 +52,10 @@ export function validateManifest(m) {
     throw new ManifestError(`manifest.json: ${where}: ${what}`);
   };
   const isObject = (/** @type {any} */ v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const obj = (/** @type {any} */ v, /** @type {string} */ where) => {
+    if (!isObject(v)) fail(where, 'expected an object');
+    return v;
+  };
   const int = (/** @type {any} */ v, /** @type {string} */ where, min = 0) => {
     if (!Number.isSafeInteger(v) || v < min) fail(where, `expected an integer >= ${min}, got ${JSON.stringify(v)}`);
     return v;
@@ -73,6 +77,13 @@ export function validateManifest(m) {
     if (!SAFE_PATH.test(v) || v.includes('..')) fail(where, `'${v}' is not a bundle file name`);
     if (!Object.hasOwn(m.files, v)) fail(where, `'${v}' is not listed in files`);
     return v;
+  };
+  const unique = (/** @type {any[]} */ items, /** @type {string} */ where) => {
+    const seen = new Set();
+    items.forEach((x, i) => {
+      if (seen.has(x.name)) fail(`${where}[${i}].name`, `'${x.name}' is there twice`);
+      seen.add(x.name);
+    });
   };
   const shape = (/** @type {any} */ v, /** @type {string} */ where) => list(v, where).forEach((d, i) => int(d, `${where}[${i}]`));
 
@@ -108,6 +119,7 @@ export function validateManifest(m) {
     let total = 0;
     list(w.parts, `${at}.parts`).forEach((p, j) => {
       const pat = `${at}.parts[${j}]`;
+      obj(p, pat);
       if (int(p.shard, `${pat}.shard`) >= shards.length) fail(`${pat}.shard`, `no shard ${p.shard}`);
       int(p.offset, `${pat}.offset`);
       int(p.bytes, `${pat}.bytes`);
@@ -122,6 +134,7 @@ export function validateManifest(m) {
     const elements = w.shape.reduce((/** @type {number} */ a, /** @type {number} */ b) => a * b, 1);
     if (w.bytes !== 4 * elements) fail(`${at}.bytes`, `${w.bytes}, but shape [${w.shape}] takes ${4 * elements}`);
   });
+  unique(weights, 'weights.tensors');
   /**
    * One shape class: the top level (at = '') or an entry of dynamic.classes.
    * @param {any} c
@@ -140,8 +153,11 @@ export function validateManifest(m) {
       return t;
     });
     const inputs = tensors(c.inputs, `${at}inputs`);
+    unique(inputs, `${at}inputs`);
     inputs.forEach((t, i) => int(t.bytes, `${at}inputs[${i}].bytes`, 4));
-    tensors(c.outputs, `${at}outputs`).forEach((t, i) => {
+    const outputs = tensors(c.outputs, `${at}outputs`);
+    unique(outputs, `${at}outputs`);
+    outputs.forEach((t, i) => {
       const fromAt = `${at}outputs[${i}].from`;
       const from = t.from;
       if (!isObject(from)) fail(fromAt, 'expected an object');
@@ -171,6 +187,7 @@ export function validateManifest(m) {
       if (list(k.variants, `${kat}.variants`).length === 0) fail(`${kat}.variants`, 'a kernel needs at least one variant');
       k.variants.forEach((/** @type {any} */ v, /** @type {number} */ j) => {
         const vat = `${kat}.variants[${j}]`;
+        obj(v, vat);
         str(v.key, `${vat}.key`);
         file(v.file, `${vat}.file`);
         if (list(v.dispatch, `${vat}.dispatch`).length !== 3) fail(`${vat}.dispatch`, 'expected [x, y, z]');
@@ -184,9 +201,11 @@ export function validateManifest(m) {
   const inputs = checkClass(m, '');
   if (m.dynamic !== undefined) checkDynamic(m, inputs, checkClass, fail);
   if (m.reference !== undefined) {
+    obj(m.reference, 'reference');
     for (const side of ['inputs', 'outputs']) {
       list(m.reference[side], `reference.${side}`).forEach((t, i) => {
         const at = `reference.${side}[${i}]`;
+        obj(t, at);
         str(t.name, `${at}.name`);
         oneOf(t.dtype, TYPES, `${at}.dtype`);
         shape(t.shape, `${at}.shape`);
