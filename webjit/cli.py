@@ -6,6 +6,8 @@
     webjit build MODEL.onnx -o DIR [--shape ...] [--inputs F.npz] [--buckets 16,32,64] [--weights fp32|fp16]
                  [--no-reference] [--backends webgpu,wasm]
     webjit serve DIR [--port N]
+    webjit doctor [--no-browser]
+    webjit --version
 
 Exit status: 0 success, 1 outputs differ from onnxruntime, 2 bad input (model, shapes, options), 3 internal error.
 """
@@ -190,7 +192,9 @@ def _median(fn, repeats: int) -> float:
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
     p = argparse.ArgumentParser(prog="webjit", description="Compile ONNX transformer models to WebGPU kernels.")
+    p.add_argument("--version", action="version", version=f"webjit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
@@ -244,7 +248,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--pyodide", metavar="DIR", help="Pyodide with webjit's wheels (python -m webjit.pyodide_dist), "
                    "served at /pyodide/ for compileInBrowser; default build/pyodide when it exists")
     s.set_defaults(fn=cmd_serve)
+
+    d = sub.add_parser("doctor", help="what this machine offers webjit, and what to install where something is missing")
+    d.add_argument("--no-browser", action="store_true", help="skip the Chromium checks")
+    d.set_defaults(fn=cmd_doctor)
     return p
+
+
+def cmd_doctor(args) -> int:
+    """Exit status 0 when everything webjit uses is here, 1 when something is missing."""
+    from . import doctor
+    checks = doctor.run(browser_checks=not args.no_browser)
+    print(doctor.report(checks))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
