@@ -33,7 +33,7 @@ def compile(model: str | os.PathLike, shapes: dict[str, tuple] | None = None,
     _dump(dump, "graph.txt", g.dump)
     g = specialize(g, shapes, values)
     _dump(dump, "graph.specialized.txt", g.dump)
-    g = fuse(g)
+    g = fuse(g, dump=(lambda name, text: _dump(dump, name, text)) if dump else None)
     _dump(dump, "graph.fused.txt", g.dump)
     kernels = lower(g)
     plan = make_plan(g, kernels, reuse=reuse)
@@ -49,10 +49,18 @@ def _dump(directory, name: str, text) -> None:
 
 
 def _dump_kernels(directory: Path, plan: Plan) -> None:
+    """Each kernel's default variant as WGSL and as WebAssembly text (the relaxed-SIMD form), and the plan."""
+    from .render_wasm import layout, render as render_wat
     from .render_wgsl import render
+    from .space_wasm import retarget
     for k in plan.kernels:
         v = k.default()
         (directory / f"{k.name}.{v.key}.wgsl").write_text(render(k, v, plan.dtypes))
+    wasm_plan = retarget(plan)
+    lay = layout(wasm_plan)
+    for k in wasm_plan.kernels:
+        v = k.default()
+        (directory / f"{k.name}.{v.key}.wat").write_text(render_wat(k, v, wasm_plan.dtypes, lay))
     steps = [{"kernel": k.name, "node": k.node, "inputs": list(k.inputs), "outputs": list(k.outputs),
               "variants": len(k.space)} for k in plan.kernels]
     (directory / "plan.json").write_text(json.dumps(

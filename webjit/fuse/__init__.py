@@ -28,8 +28,10 @@ PASSES = [canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm, fuse_
           fold_output_transpose, fuse_epilogue, resolve_views]
 
 
-def fuse(g: Graph) -> Graph:
-    """Stage entry point."""
-    for p in PASSES:
+def fuse(g: Graph, dump=None) -> Graph:
+    """Stage entry point. dump(name, text): called with the graph after each pass (WEBJIT_DUMP)."""
+    for i, p in enumerate(PASSES):
         p(g)
+        if dump is not None:
+            dump(f"graph.fused.{i:02d}_{p.__name__}.txt", g.dump)
     return g
