@@ -36,7 +36,8 @@ from .tensor import f32
 
 TEMPLATES = Path(__file__).parent / "templates_wasm"
 ALIGN = 64          # every buffer starts on a cache line
-HEADER = 64         # bytes 0-7: the barrier's arrival count and generation
+HEADER = 64         # bytes 0-7: the barrier's arrival count and generation; byte 8: 1 once a thread gave up
+BARRIER_TIMEOUT_S = 60  # a thread waiting this long at the barrier between kernels traps (see module.wat.j2)
 MAX_THREADS = 16    # threads the scratch area serves
 PAGE = 65536
 
@@ -257,16 +258,18 @@ def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str], lay: Layo
         scratch_per_thread=lay.scratch_per_thread)
 
 
-def module(functions: list[str], names: list[str], lay: Layout, shared: bool = False) -> str:
+def module(functions: list[str], names: list[str], lay: Layout, shared: bool = False,
+           barrier_timeout_s: float = BARRIER_TIMEOUT_S) -> str:
     """One module: the math helpers, the barrier, the kernel functions, and run(t, nt) calling `names` in order."""
     return _env().get_template("module.wat.j2").render(pages=lay.pages, shared=shared, functions=functions,
-                                                       names=names)
+                                                       names=names, timeout_ns=int(barrier_timeout_s * 1e9))
 
 
-def render_module(plan: Plan, variants: dict[str, Variant], lay: Layout, shared: bool = False) -> str:
+def render_module(plan: Plan, variants: dict[str, Variant], lay: Layout, shared: bool = False,
+                  barrier_timeout_s: float = BARRIER_TIMEOUT_S) -> str:
     """Stage entry point: the whole plan as one WAT module."""
     funcs = [render(k, variants[k.name], plan.dtypes, lay) for k in plan.kernels]
-    return module(funcs, [function_name(k) for k in plan.kernels], lay, shared)
+    return module(funcs, [function_name(k) for k in plan.kernels], lay, shared, barrier_timeout_s)
 
 
 def render_tunable_module(plan: Plan, candidates: dict[str, list[Variant]], lay: Layout, select: int,
@@ -283,7 +286,7 @@ def render_tunable_module(plan: Plan, candidates: dict[str, list[Variant]], lay:
     funcs, entries = functions or tunable_functions(plan, candidates, lay)
     return _env().get_template("module.wat.j2").render(
         pages=lay.pages, shared=shared, functions=funcs, names=[function_name(k) for k in plan.kernels],
-        table=entries, select=select)
+        table=entries, select=select, timeout_ns=BARRIER_TIMEOUT_S * 10 ** 9)
 
 
 def tunable_functions(plan: Plan, candidates: dict[str, list[Variant]], lay: Layout) -> tuple[list[str], list[str]]:

@@ -148,3 +148,40 @@ def test_wasm_tunes_its_candidates_on_load_and_a_second_load_takes_the_winners_f
     assert got["second"]["source"] == "cache" and got["second"]["tried"] == 0
     assert got["second"]["winners"] == got["first"]["winners"]
     assert got["forced"]["source"] == "tuned"  # force skips the cache; a zero budget still times one kernel group
+
+
+# Before any script of the page: Worker objects remember their name, and window.failThread = N makes the next
+# 'run' message to worker N name a module that does not exist, so that thread throws while the others wait at the
+# module's barrier, as they would behind a thread whose kernel trapped.
+FAIL_ONE_THREAD = """{
+  const Real = Worker;
+  window.Worker = class extends Real {
+    constructor(url, options) { super(url, options); this.label = options && options.name; }
+    postMessage(message, transfer) {
+      if (window.failThread !== undefined && this.label === `webjit wasm ${window.failThread}` && message.type === 'run') {
+        message = {...message, cls: 1e6};
+      }
+      return transfer ? super.postMessage(message, transfer) : super.postMessage(message);
+    }
+  };
+}"""
+
+
+def test_a_thread_that_fails_rejects_the_run_at_once_and_the_session_then_says_it_broke(page_without, minilm_bundle):
+    page = page_without(FAIL_ONE_THREAD)
+    got = run(page, """async ({webjit, create}) => {
+        const session = await create('/', {executionProviders: ['wasm'], wasm: {numThreads: 2}, tuning: false});
+        const ref = await webjit.loadReference(session.bundle);
+        await session.run(ref.inputs);
+        window.failThread = 1;
+        const t0 = performance.now();
+        const first = await session.run(ref.inputs).then(() => null, (e) => e.message);
+        const ms = performance.now() - t0;
+        window.failThread = undefined;
+        const again = await session.run(ref.inputs).then(() => null, (e) => e.message);
+        return {threads: session.wasm.threads, first, ms, again};
+    }""")
+    assert got["threads"] == 2
+    assert got["first"] and got["first"].startswith("a WebAssembly kernel failed: ") and "thread 1" in got["first"]
+    assert got["ms"] < 10_000, f"the run took {got['ms']:.0f} ms to fail"
+    assert got["again"] and "failed earlier" in got["again"] and "create a new InferenceSession" in got["again"]

@@ -6,9 +6,13 @@
 //               {type: 'run', cls: number}      (modules[cls] runs: one module per shape class)
 //               {type: 'steps', cls: number, k: number, reps: number}   (kernel k alone, reps times: tuning)
 // Messages out: {type: 'ready'} | {type: 'done'} | {type: 'error', error: string}
+// A thread that traps reports it at once (the session then rejects the run and stops every worker); the threads
+// left waiting at the barrier give up after the module's timeout and report that, so a run never hangs.
 
 /** @type {{run: (t: number, nt: number) => void}[] | null} */
 let kernels = null;
+/** @type {WebAssembly.Memory | null} */
+let memory = null;
 let thread = 0;
 let threads = 1;
 
@@ -18,6 +22,7 @@ self.onmessage = async (/** @type {MessageEvent} */ event) => {
     if (msg.type === 'init') {
       const instances = await Promise.all(msg.modules.map((/** @type {WebAssembly.Module} */ m) => WebAssembly.instantiate(m, { env: { memory: msg.memory } })));
       kernels = instances.map((i) => /** @type {any} */ (i.exports));
+      memory = msg.memory;
       thread = msg.t;
       threads = msg.nt;
       self.postMessage({ type: 'ready' });
@@ -31,6 +36,10 @@ self.onmessage = async (/** @type {MessageEvent} */ event) => {
       self.postMessage({ type: 'done' });
     }
   } catch (e) {
-    self.postMessage({ type: 'error', error: `thread ${thread}: ${e instanceof Error ? `${e.name}: ${e.message}` : e}` });
+    // byte 8 of the memory: the module's barrier gave up waiting for the other threads (see module.wat.j2)
+    const gaveUp = memory !== null && new Int32Array(memory.buffer, 8, 1)[0] === 1;
+    const why = gaveUp ? 'gave up waiting at the barrier between kernels: another thread trapped or is stuck'
+      : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    self.postMessage({ type: 'error', error: `thread ${thread}: ${why}` });
   }
 };
