@@ -146,7 +146,7 @@ def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: 
             return [_range(*ins)]
         if op == "Trilu":
             return [_trilu(node, ins)]
-        if op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"):
+        if op in REDUCE:
             return [_reduce(node, ins, outs[0], opset)]
         if op == "MatMul":
             return [_matmul(ins[0], ins[1], outs[0])]
@@ -356,10 +356,17 @@ def _reduce(node: Node, ins: list, out: tuple[str, tuple], opset: int) -> Tensor
             rest //= d
         idx = idx[::-1]
         groups.setdefault(tuple(0 if a in axes else i for a, i in enumerate(idx)), []).append(v)
-    f = {"ReduceSum": sum, "ReduceMean": lambda g: sum(g) / len(g), "ReduceMax": max, "ReduceMin": min,
-         "ReduceProd": lambda g: prod(g) if x.dtype not in FLOATS else math.prod(g)}[node.op]
-    result = [f(groups[k]) for k in sorted(groups)]
+    result = [REDUCE[node.op](groups[k]) for k in sorted(groups)]
     return Tensor.of(_round(result, out[0]), out[0], out[1])
+
+
+REDUCE: dict[str, Callable] = {
+    "ReduceSum": sum, "ReduceMean": lambda g: sum(g) / len(g), "ReduceMax": max, "ReduceMin": min,
+    "ReduceProd": math.prod, "ReduceSumSquare": lambda g: sum(v * v for v in g),
+    "ReduceL1": lambda g: sum(abs(v) for v in g), "ReduceL2": lambda g: math.sqrt(sum(v * v for v in g)),
+    "ReduceLogSum": lambda g: _safe(math.log)(sum(g)),
+    "ReduceLogSumExp": lambda g: max(g) + _safe(math.log)(sum(math.exp(v - max(g)) for v in g)),
+}
 
 
 def _cumsum(node: Node, x: Tensor, axis: int) -> Tensor:

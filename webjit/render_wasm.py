@@ -82,11 +82,19 @@ CAST = {("f32", "i32"): "(i32x4.trunc_sat_f32x4_s {0})", ("i32", "f32"): "(f32x4
 GELU = {"none": "(call $gelu {0})", "tanh": "(call $gelu_tanh {0})"}
 VARIADIC = {"Sum": "Add", "Max": "Max", "Min": "Min", "Mean": "Add"}
 CLIP = {"f32": ("f32x4.pmax", "f32x4.pmin"), "i32": ("i32x4.max_s", "i32x4.min_s")}  # pmax(x, lo): NaN stays
-# reduce op -> (identity for f32, identity for i32, lane op per type, horizontal helper per type)
-REDUCE = {"sum": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i")),
-          "mean": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i")),
-          "max": (-math.inf, -2**31, ("f32x4.max", "i32x4.max_s"), ("hmax", "hmax_i")),
-          "min": (math.inf, 2**31 - 1, ("f32x4.min", "i32x4.min_s"), ("hmin", "hmin_i"))}
+# reduce op -> (identity for f32, identity for i32, lane op per type, horizontal helper per type, what each loaded
+# vector {0} becomes per type, the result from the reduced scalar {0}; None: not for that type)
+_SQ, _DIV = ("(f32x4.mul {0} {0})", "(i32x4.mul {0} {0})"), ("(f32.div {0} (f32.const {n}))", "(i32.div_s {0} (i32.const {n}))")
+REDUCE = {"sum": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), None, None),
+          "mean": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), None, _DIV),
+          "max": (-math.inf, -2**31, ("f32x4.max", "i32x4.max_s"), ("hmax", "hmax_i"), None, None),
+          "min": (math.inf, 2**31 - 1, ("f32x4.min", "i32x4.min_s"), ("hmin", "hmin_i"), None, None),
+          "prod": (1.0, 1, ("f32x4.mul", "i32x4.mul"), ("hmul", "hmul_i"), None, None),
+          "sum_square": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), _SQ, None),
+          "l1": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), ("(f32x4.abs {0})", "(i32x4.abs {0})"), None),
+          "l2": (0.0, None, ("f32x4.add", None), ("hsum", None), _SQ, ("(f32.sqrt {0})", None)),
+          "log_sum": (0.0, None, ("f32x4.add", None), ("hsum", None), None,
+                      ("(f32x4.extract_lane 0 (call $log (f32x4.splat {0})))", None))}
 
 
 def scalar(value, dtype: str) -> str:

@@ -152,19 +152,21 @@ def softmax(p, v, inb, outb) -> dict:
 
 def reduce(p, v, inb, outb) -> dict:
     t = TYPES[p["dtype"]]
-    if t == "bool":
-        raise UnsupportedOp(f"Reduce{p['op'].title()} of bool tensors")
-    red, strides = list(p["red_shape"]) or [1], list(p["red_strides"]) or [0]
-    ident_f, ident_i, vops, hops = REDUCE[p["op"]]
+    ident_f, ident_i, vops, hops, vmap, post = REDUCE[p["op"]]
     i = 0 if t == "f32" else 1
+    if t == "bool" or (ident_f, ident_i)[i] is None:
+        raise UnsupportedOp(f"Reduce {p['op']} of {p['dtype']} tensors")
+    red, strides = list(p["red_shape"]) or [1], list(p["red_strides"]) or [0]
     count = _prod(p["red_shape"])
+    n = scalar(count, "float32") if t == "f32" else str(count)
     return {"total": max(1, _prod(p["out_shape"])), "out_shape": p["out_shape"],
             "out_div": list(contiguous_strides(tuple(p["out_shape"]))), "out_strides": [4 * s for s in p["out_strides"]],
             "red_shape": red[:-1], "red_div": list(contiguous_strides(tuple(red[:-1]))),
             "red_strides": [4 * s for s in strides[:-1]], "red_count": _prod(red[:-1]), "full": red[-1] // 4,
             "tail": red[-1] % 4, "stride": 4 * strides[-1], "x": inb[0], "out": outb[0], "T": t,
             "identity": literal((ident_f, ident_i)[i], p["dtype"]), "vop": vops[i], "hop": hops[i],
-            "mean_div": (scalar(count, "float32") if t == "f32" else str(count)) if p["op"] == "mean" else None}
+            "vmap": vmap[i] if vmap else "{0}",
+            "post": post[i].format("(local.get $res)", n=n) if post else None}
 
 
 def gather(p, v, inb, outb) -> dict:

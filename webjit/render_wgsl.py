@@ -52,6 +52,13 @@ GELU = {"none": "(0.5f * {0} * (1.0f + erf_({0} * 0.70710678118654752f)))",
         "tanh": "(0.5f * {0} * (1.0f + tanh(clamp(0.79788456080286536f * ({0} + 0.044715f * {0} * {0} * {0}), "
                 "-15.0f, 15.0f))))"}
 VARIADIC = {"Sum": "Add", "Max": "Max", "Min": "Min", "Mean": "Add"}
+# reduce op -> (identity for f32, identity for i32, acc with element x folded in, result from acc; N: the count)
+REDUCE = {"sum": ("0.0f", "0i", "acc + x", "acc"), "mean": ("0.0f", "0i", "acc + x", "acc / {T}({N})"),
+          "max": ("-3.4028234663852886e+38f", "i32(-2147483647i - 1i)", "max(acc, x)", "acc"),
+          "min": ("3.4028234663852886e+38f", "2147483647i", "min(acc, x)", "acc"),
+          "prod": ("1.0f", "1i", "acc * x", "acc"), "sum_square": ("0.0f", "0i", "acc + x * x", "acc"),
+          "l1": ("0.0f", "0i", "acc + abs(x)", "acc"), "l2": ("0.0f", None, "acc + x * x", "sqrt(acc)"),
+          "log_sum": ("0.0f", None, "acc + x", "log(acc)")}
 
 
 def literal(value, dtype: str) -> str:
@@ -156,6 +163,15 @@ def _buffers(spec: KernelSpec, dtypes: dict[str, str]) -> list[dict]:
     return out
 
 
+def _reduce(spec: KernelSpec, p: dict) -> dict:
+    t = TYPES[p["dtype"]][1]
+    ident_f, ident_i, step, result = REDUCE[p["op"]]
+    if t == "bool" or (t == "i32" and ident_i is None):
+        raise UnsupportedOp(f"node '{spec.node}': Reduce {p['op']} of {p['dtype']} tensors is not supported")
+    return {"identity": ident_f if t == "f32" else ident_i, "step": step,
+            "result": result.format(T=t, N=f"{prod(p['red_shape']) % 2**32}u")}
+
+
 def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str]) -> str:
     """WGSL source of one variant. dtypes: the dtype of every buffer the kernel binds."""
     p = dict(spec.params)
@@ -170,6 +186,8 @@ def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str]) -> str:
         if key in p:
             p[key + "_div"] = list(contiguous_strides(tuple(p[key])))
     p["total"] = prod(p["shape"]) if "shape" in p else None
+    if spec.kind == "reduce":
+        p.update(_reduce(spec, p))
     p["value_type"] = {k: v[1] for k, v in TYPES.items()}
     p["store_type"] = {k: v[0] for k, v in TYPES.items()}
     template = spec.kind + ("_vec4" if variant.v.get("V") else "")  # a variant may pick a vectorised form

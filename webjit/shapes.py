@@ -18,6 +18,8 @@ VALUE_INPUTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,), "Slice": (1, 2, 3, 4), "Expand": (1,), "Tile": (1,), "Unsqueeze": (1,), "Squeeze": (1,),
     "Split": (1,), "ReduceMean": (1,), "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
     "ConstantOfShape": (0,), "Range": (0, 1, 2), "CumSum": (1,), "Trilu": (1,), "Clip": (1, 2),
+    **{op: (1,) for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
+                           "ReduceLogSumExp")},
 }
 FOLD_ONLY = {"Constant", "Shape", "Size", "Range", "ConstantOfShape", "NonZero", "ConstantLike"}
 
@@ -231,6 +233,8 @@ SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
     "GatherElements": lambda c: [(c.ins[0].dtype, c.shape(1))],
     "ReduceMean": _reduce, "ReduceSum": _reduce, "ReduceMax": _reduce, "ReduceMin": _reduce,
     "LayerNormalization": _layernorm,
+    **{op: _reduce for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
+                              "ReduceLogSumExp")},
 }
 
 

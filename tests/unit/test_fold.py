@@ -74,11 +74,16 @@ CASES = {
     # reductions and matmul
     "reduce_sum": ("ReduceSum", [I, i64(1)], {"keepdims": 0}), "reduce_max": ("ReduceMax", [F, i64(0, 2)], {}),
     "reduce_mean": ("ReduceMean", [F], {}), "reduce_min": ("ReduceMin", [I, i64(0)], {"keepdims": 0}),
+    "reduce_prod": ("ReduceProd", [I, i64(-1)], {}), "reduce_sum_square": ("ReduceSumSquare", [F, i64(1)], {}),
+    "reduce_l1": ("ReduceL1", [I], {"keepdims": 0}), "reduce_l2": ("ReduceL2", [F, i64(-1)], {}),
+    "reduce_log_sum": ("ReduceLogSum", [P, i64(0, 1)], {}), "reduce_log_sum_exp": ("ReduceLogSumExp", [F], {}),
+    "reduce_noop": ("ReduceSumSquare", [F], {"noop_with_empty_axes": 1}),
     "cumsum": ("CumSum", [I, np.int64(1)], {}), "cumsum_reverse_exclusive": ("CumSum", [F, np.int32(-1)],
                                                                         {"reverse": 1, "exclusive": 1}),
     "matmul": ("MatMul", [F[0], F[1].T.copy()], {}), "clip": ("Clip", [F, np.float32(-0.5), np.float32(0.5)], {}),
 }
-INEXACT = {"CumSum", "Pow", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Mean", "ReduceMean", "MatMul", "Sum"}
+INEXACT = {"CumSum", "Pow", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Mean", "ReduceMean", "MatMul", "Sum",
+           "ReduceSumSquare", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"}
 
 
 def one_node(op: str, inputs: list, attrs: dict, n_out: int = 1) -> bytes:

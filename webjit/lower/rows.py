@@ -88,22 +88,17 @@ def _reduce(c, op, axes=None, keepdims=1, noop_with_empty_axes=0):
                        flops=total * red, bytes=4 * total * (red + 1))]
 
 
-def ReduceMean(c, **kw):
-    return _reduce(c, "mean", **kw)
+# ONNX Reduce op -> the reduce kernel's op (see the REDUCE tables of the renderers)
+REDUCE_OPS = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min", "ReduceProd": "prod",
+              "ReduceSumSquare": "sum_square", "ReduceL1": "l1", "ReduceL2": "l2", "ReduceLogSum": "log_sum"}
 
 
-def ReduceSum(c, **kw):
-    return _reduce(c, "sum", **kw)
-
-
-def ReduceMax(c, **kw):
-    return _reduce(c, "max", **kw)
-
-
-def ReduceMin(c, **kw):
-    return _reduce(c, "min", **kw)
+def _reduce_op(name: str):
+    def lowering(c, *, axes=None, keepdims=1, noop_with_empty_axes=0):
+        return _reduce(c, REDUCE_OPS[name], axes, keepdims, noop_with_empty_axes)
+    lowering.__name__ = lowering.__qualname__ = name
+    return lowering
 
 
 OPS = {"Softmax": Softmax, "LogSoftmax": LogSoftmax, "LayerNormalization": LayerNormalization,
-       "RMSNorm": RMSNorm, "ReduceMean": ReduceMean, "ReduceSum": ReduceSum, "ReduceMax": ReduceMax,
-       "ReduceMin": ReduceMin}
+       "RMSNorm": RMSNorm, **{name: _reduce_op(name) for name in REDUCE_OPS}}
