@@ -97,6 +97,7 @@ UNARY: dict[str, Callable] = {
     "Sign": lambda x: type(x)((x > 0) - (x < 0)) if not (isinstance(x, float) and math.isnan(x)) else x,
     "Erf": math.erf, "Tanh": math.tanh, "Sigmoid": _sigmoid, "Relu": lambda x: x if x > 0 else type(x)(0),
     "Sin": _safe(math.sin), "Cos": _safe(math.cos), "Not": lambda x: not x, "Identity": lambda x: x,
+    "Mish": lambda x: x * math.tanh(x if x > 20 else math.log1p(math.exp(x))),
 }
 
 

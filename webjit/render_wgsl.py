@@ -29,7 +29,7 @@ FLOAT = {
     "Log": "log({0})", "Erf": "erf_({0})", "Tanh": "tanh(clamp({0}, -15.0f, 15.0f))",
     "Sigmoid": "(1.0f / (1.0f + exp(-{0})))", "Relu": "max({0}, 0.0f)", "Reciprocal": "(1.0f / {0})",
     "Sin": "sin({0})", "Cos": "cos({0})", "Floor": "floor({0})", "Ceil": "ceil({0})", "Round": "round({0})",
-    "Sign": "sign({0})", "Softplus": "softplus_({0})",
+    "Sign": "sign({0})", "Softplus": "softplus_({0})", "Mish": "({0} * tanh(clamp(softplus_({0}), -15.0f, 15.0f)))",
     "Add": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})", "Div": "({0} / {1})",
     "Pow": "pow_({0}, {1})", "Max": "max({0}, {1})", "Min": "min({0}, {1})",
     "LeakyRelu": "select({0} * {a[alpha]}, {0}, {0} >= 0.0f)",
@@ -52,6 +52,11 @@ GELU = {"none": "(0.5f * {0} * (1.0f + erf_({0} * 0.70710678118654752f)))",
         "tanh": "(0.5f * {0} * (1.0f + tanh(clamp(0.79788456080286536f * ({0} + 0.044715f * {0} * {0} * {0}), "
                 "-15.0f, 15.0f))))"}
 VARIADIC = {"Sum": "Add", "Max": "Max", "Min": "Min", "Mean": "Add"}
+# (operand type, fmod) -> Mod: fmod=1 keeps the dividend's sign (C fmod), fmod=0 the divisor's (Python %)
+MOD = {("f32", 1): "({0} % {1})", ("f32", 0): "({0} - floor({0} / {1}) * {1})", ("i32", 1): "({0} % {1})",
+       ("i32", 0): "select(({0} % {1}), ({0} % {1}) + {1}, ({0} % {1}) != 0i && ((({0} % {1}) < 0i) != ({1} < 0i)))"}
+# Clip's bounds when it has none: onnxruntime clamps floats to the finite range (inf becomes FLT_MAX)
+CLIP_DEFAULT = {"f32": (-3.4028234663852886e+38, 3.4028234663852886e+38), "i32": (None, None)}
 # reduce op -> (identity for f32, identity for i32, acc with element x folded in, result from acc; N: the count)
 REDUCE = {"sum": ("0.0f", "0i", "acc + x", "acc"), "mean": ("0.0f", "0i", "acc + x", "acc / {T}({N})"),
           "max": ("-3.4028234663852886e+38f", "i32(-2147483647i - 1i)", "max(acc, x)", "acc"),
@@ -103,14 +108,19 @@ def expressions(code, leaves, rank: int) -> list[tuple[str, str]]:
         elif op == "Gelu":
             expr = GELU[attrs.get("approximate", "none")]
         elif op == "Clip":
-            lo, hi = (ops + [None, None])[1:3]
             e = ops[0]
-            if lo:
-                e = f"max({e}, {lo})"
-            if hi:
-                e = f"min({e}, {hi})"
+            for k, (bound, attr, fn, cmp) in enumerate(zip((ops + [None, None])[1:3], ("min", "max"),
+                                                          ("max", "min"), ("<", ">"))):
+                if bound is None and attr in attrs:  # Clip-6: bounds as attributes
+                    bound = literal(attrs[attr], dtype)
+                if bound is None and CLIP_DEFAULT.get(in_t, (None, None))[k] is not None:
+                    bound = literal(CLIP_DEFAULT[in_t][k], dtype)
+                if bound is not None:  # floats by select, so that NaN passes through as in onnxruntime
+                    e = f"select({e}, {bound}, {e} {cmp} {bound})" if in_t == "f32" else f"{fn}({e}, {bound})"
             lines.append((out_t, e))
             continue
+        elif op == "Mod":
+            expr = MOD[(in_t, int(attrs.get("fmod", 0)))]
         elif op == "Trilu":
             cmp = ">=" if attrs.get("upper", 1) else "<="
             zero = literal(0, dtype)
@@ -133,8 +143,9 @@ def expressions(code, leaves, rank: int) -> list[tuple[str, str]]:
         elif op == "Pow" and _type_of(args[1], leaves, lines) != in_t:
             # ONNX Pow takes base and exponent of different types; the result has the base's type
             expr = ("pow_({0}, f32({1}))" if in_t == "f32" else  # int exponent of a float base
-                    # float exponent of an int base: exact when integral, else truncated (as onnxruntime)
-                    "select(i32(pow_(f32({0}), {1})), ipow_({0}, i32({1})), {1} == trunc({1}))")
+                    # float exponent of an int base: exact when integral, else truncated toward zero (as
+                    # onnxruntime), nudged up by 2^-20 so that a power that is an integer never truncates below it
+                    "select(i32(pow_(f32({0}), {1}) * 1.00000095f), ipow_({0}, i32({1})), {1} == trunc({1}))")
         else:
             table = {**ANY, **({"f32": FLOAT, "i32": INT, "bool": BOOL}[in_t])}
             if op in VARIADIC:

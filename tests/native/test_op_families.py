@@ -57,8 +57,60 @@ def reduce_empty_axes(rng):
             dict(all_variants=False))
 
 
+def mish_and_mod(rng):
+    """Mish on floats far into both tails; Mod with fmod=1 on float32 (sign of the dividend) and int64, with fmod=0 on
+    int64 and int32 (sign of the divisor), broadcasting a row of divisors, some negative."""
+    x = np.concatenate([f32(rng, 45, scale=4.0), np.array([-60.0, -20.0, 0.0, 20.0, 60.0], F)]).reshape(5, 10)
+    a, b = f32(rng, 3, 7, scale=10.0), (np.abs(f32(rng, 7)) + 0.5).astype(F) * np.array([1, -1] * 3 + [1], F)
+    n = rng.integers(-50, 50, (3, 7)).astype(np.int64)
+    d = np.array([3, -3, 7, -7, 1, 5, -2], np.int64)
+    feeds = {"x": x, "a": a, "b": b, "n": n, "d": d, "n32": n.astype(np.int32), "d32": d.astype(np.int32)}
+    nodes = [node("Mish", ["x"], ["mish"], ), node("Mod", ["a", "b"], ["fmod"], fmod=1),
+             node("Mod", ["n", "d"], ["imod"]), node("Mod", ["n", "d"], ["ifmod"], fmod=1),
+             node("Mod", ["n32", "d32"], ["imod32"])]
+    outputs = {"mish": F, "fmod": F, "imod": np.int64, "ifmod": np.int64, "imod32": np.int32}
+    return make_model(nodes, feeds, outputs, opset=18), feeds, dict(all_variants=False)
+
+
+def clip_forms(rng):
+    """Clip with both bounds, with only a max (empty min), with neither, on int64 and int32 tensors, and NaN
+    passing through."""
+    x = np.concatenate([f32(rng, 20, scale=2.0), np.array([np.nan, np.inf, -np.inf], F)])
+    n = rng.integers(-20, 20, (23,)).astype(np.int64)
+    feeds = {"x": x, "n": n, "n32": n.astype(np.int32)}
+    nodes = [node("Clip", ["x", "lo", "hi"], ["both"]), node("Clip", ["x", "", "hi"], ["max_only"]),
+             node("Clip", ["x"], ["neither"]), node("Clip", ["n", "ilo", "ihi"], ["ints"]),
+             node("Clip", ["n32", "", "ihi32"], ["ints32"])]
+    inits = {"lo": np.array(-0.5, F), "hi": np.array(1.25, F), "ilo": np.array(-3, np.int64),
+             "ihi": np.array(7, np.int64), "ihi32": np.array(4, np.int32)}
+    outputs = {"both": F, "max_only": F, "neither": F, "ints": np.int64, "ints32": np.int32}
+    return make_model(nodes, feeds, outputs, inits, opset=13), feeds, dict(all_variants=False)
+
+
+def clip_attributes(rng):
+    """Clip-6, whose bounds are attributes (opset 10)."""
+    x = f32(rng, 4, 9, scale=2.0)
+    nodes = [node("Clip", ["x"], ["y"], min=-0.75, max=0.5), node("Clip", ["x"], ["z"], max=0.25)]
+    return (make_model(nodes, {"x": x}, {"y": F, "z": F}, opset=10), {"x": x}, dict(all_variants=False))
+
+
+def pow_int_base(rng):
+    """Pow of int64 and int32 bases: with int exponents (negative ones truncate to 0 unless the base is +-1) and with
+    float exponents, integral and not (onnxruntime computes in double and truncates toward zero)."""
+    base = np.array([[-3, -2, -1, 4, 1, 2, 3, 5, 7]], np.int64).repeat(3, 0)
+    e_int = np.array([[0], [3], [-1]], np.int64)
+    e_flt = np.array([[2.0], [0.5], [1.5]], F)  # fractional powers of negative bases are undefined: bases >= 0 there
+    feeds = {"base": base, "e_int": e_int, "e_flt": e_flt, "base32": base.astype(np.int32) + 3}
+    nodes = [node("Pow", ["base", "e_int"], ["ii"]), node("Abs", ["base"], ["pos"]), node("Pow", ["pos", "e_flt"], ["if_"]),
+             node("Pow", ["base32", "e_flt"], ["if32"]), node("Pow", ["base32", "two"], ["sq32"])]
+    outputs = {"ii": np.int64, "if_": np.int64, "if32": np.int32, "sq32": np.int32}
+    return (make_model(nodes, feeds, outputs, {"two": np.array(2, np.int32)}, opset=15), feeds,
+            dict(all_variants=False))
+
+
+ELEMENTWISE = [mish_and_mod, clip_forms, clip_attributes, pow_int_base]
 REDUCE = [reduce_family_float, reduce_family_int, reduce_l2_normalise, reduce_empty_axes]
-CASES = {"reduce": REDUCE}
+CASES = {"reduce": REDUCE, "elementwise": ELEMENTWISE}
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=f"{g}-{c.__name__}") for g, cs in CASES.items() for c in cs])

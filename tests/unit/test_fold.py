@@ -43,6 +43,7 @@ CASES = {
     # unary
     **{op.lower(): (op, [F], {}) for op in ("Neg", "Abs", "Floor", "Ceil", "Sign", "Relu", "Identity")},
     "round_half_even": ("Round", [np.array([0.5, 1.5, 2.5, -0.5, -1.5], np.float32)], {}),
+    "mish": ("Mish", [F * 10], {}), "mod_int_fmod": ("Mod", [I, J], {"fmod": 1}),
     "sqrt": ("Sqrt", [P], {}), "reciprocal": ("Reciprocal", [P], {}), "neg_int": ("Neg", [I], {}),
     "isnan": ("IsNaN", [SPECIAL], {}), "isinf": ("IsInf", [SPECIAL], {}),
     "isinf_positive": ("IsInf", [SPECIAL], {"detect_negative": 0}),
@@ -82,7 +83,7 @@ CASES = {
                                                                         {"reverse": 1, "exclusive": 1}),
     "matmul": ("MatMul", [F[0], F[1].T.copy()], {}), "clip": ("Clip", [F, np.float32(-0.5), np.float32(0.5)], {}),
 }
-INEXACT = {"CumSum", "Pow", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Mean", "ReduceMean", "MatMul", "Sum",
+INEXACT = {"Mish", "CumSum", "Pow", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Mean", "ReduceMean", "MatMul", "Sum",
            "ReduceSumSquare", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"}
 
 
