@@ -155,6 +155,8 @@ def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: 
             return [_gather_nd(node, ins[0], ins[1], outs[0])]
         if op == "CumSum":
             return [_cumsum(node, ins[0], int(ins[1].item()))]
+        if op == "ScatterND":
+            return [_scatter_nd(node, *ins)]
     except WebjitError:
         raise
     except (ArithmeticError, ValueError, TypeError, IndexError, AttributeError) as e:
@@ -298,6 +300,26 @@ def _gather_nd(node: Node, data: Tensor, idx: Tensor, out: tuple[str, tuple]) ->
             at += (i % dims[j]) * strides[j]
         out_data += raw[at:at + inner]
     return Tensor(data.dtype, out[1], bytes(out_data))
+
+
+SCATTER: dict[str, Callable] = {"none": lambda old, new: new, "add": lambda a, b: a + b, "mul": lambda a, b: a * b,
+                                "max": _max, "min": _min}
+
+
+def _scatter_nd(node: Node, data: Tensor, idx: Tensor, upd: Tensor) -> Tensor:
+    k, f = idx.shape[-1], SCATTER[node.attrs.get("reduction", "none")]
+    dims, inner = data.shape[:k], prod(data.shape[k:])
+    vals, news, at = data.values(), upd.values(), [int(v) for v in idx.values()]
+    for r in range(len(at) // k if k else 0):
+        flat = 0
+        for j in range(k):
+            i = at[r * k + j]
+            if not -dims[j] <= i < dims[j]:
+                raise WebjitError(f"node '{node.name}' (ScatterND): index {i} out of range for a dim of {dims[j]}")
+            flat = flat * dims[j] + i % dims[j]
+        for e in range(inner):
+            vals[flat * inner + e] = f(vals[flat * inner + e], news[r * inner + e])
+    return Tensor.of(_round(vals, data.dtype), data.dtype, data.shape)
 
 
 def _tile(t: Tensor, repeats: list[int]) -> Tensor:

@@ -200,6 +200,19 @@ def cumsum(p, v, inb, outb) -> dict:
             "add": "f32x4.add" if TYPES[p["dtype"]] == "f32" else "i32x4.add", "exclusive": p["exclusive"]}
 
 
+# ScatterND reduction -> its lane op per type
+SCATTER = {"none": (None, None), "add": ("f32x4.add", "i32x4.add"), "mul": ("f32x4.mul", "i32x4.mul"),
+           "max": ("f32x4.max", "i32x4.max_s"), "min": ("f32x4.min", "i32x4.min_s")}
+
+
+def scatter_nd(p, v, inb, outb) -> dict:
+    inner, t = p["inner"], TYPES[p["dtype"]]
+    return {"units": 1 if p["serial"] else p["count"], "serial": p["serial"], "count": p["count"],
+            "depth": p["depth"], "dims": p["dims"], "strides": [4 * s for s in p["strides"]],
+            "idx": inb[p["idx_slot"]], "upd": inb[p["upd_slot"]], "out": outb[0], "row_bytes": 4 * inner,
+            "full": inner // 4, "tail": inner % 4, "op": SCATTER[p["reduction"]][0 if t == "f32" else 1]}
+
+
 KINDS = {"elementwise": elementwise, "concat": concat, "matmul": matmul, "attention": attention, "norm": norm,
          "softmax": softmax, "reduce": reduce, "gather": gather, "gather_elements": gather_elements,
-         "gather_nd": gather_nd, "cumsum": cumsum}
+         "gather_nd": gather_nd, "cumsum": cumsum, "scatter_nd": scatter_nd}

@@ -232,7 +232,7 @@ SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
     "Expand": _expand, "Tile": _tile, "Gather": _gather, "GatherND": _gather_nd,
     "GatherElements": lambda c: [(c.ins[0].dtype, c.shape(1))],
     "ReduceMean": _reduce, "ReduceSum": _reduce, "ReduceMax": _reduce, "ReduceMin": _reduce,
-    "LayerNormalization": _layernorm,
+    "LayerNormalization": _layernorm, "ScatterND": lambda c: [(c.ins[0].dtype, c.shape(0))],
     **{op: _reduce for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
                               "ReduceLogSumExp")},
 }

@@ -108,9 +108,46 @@ def pow_int_base(rng):
             dict(all_variants=False))
 
 
+def scatter_nd_causal_mask(rng):
+    """ScatterND as T5/BART decoders build their mask: full-depth indices (one element per row) made at compile time,
+    updates computed at run time from the attention mask, into an expanded causal mask (float32); and a bool
+    variant with negative indices."""
+    mask = (rng.random((2, 1, 5, 9)) < 0.7).astype(F)
+    q, kv = np.meshgrid(np.arange(5), np.arange(6), indexing="ij")
+    idx = np.stack([np.zeros_like(q), np.zeros_like(q), q, kv], -1).astype(np.int64)[None].repeat(2, 0)
+    idx[1, ..., 0] = -1  # batch 1 addressed from the end
+    upd = f32(rng, 2, 5, 6)
+    b = rng.random((3, 4)) < 0.5
+    feeds = {"mask": mask, "upd": upd, "b": b, "bu": rng.random((2, 4)) < 0.5}
+    nodes = [node("Mul", ["upd", "scale"], ["u2"]), node("ScatterND", ["mask", "idx", "u2"], ["y"]),
+             node("ScatterND", ["b", "bidx", "bu"], ["z"])]
+    inits = {"idx": idx, "scale": np.array(-3.0, F), "bidx": i64(-1, 0).reshape(2, 1)}
+    return (make_model(nodes, feeds, {"y": F, "z": np.bool_}, inits, opset=16), feeds,
+            dict(expect_kinds=["elementwise", "elementwise", "scatter_nd", "elementwise", "scatter_nd"]))
+
+
+def scatter_nd_reductions(rng):
+    """ScatterND of rows (depth 1 and 2 into rank 3, odd row lengths) with reduction add and mul on float32 and max,
+    min on int64, duplicate indices applied in order; data read through a transposed view."""
+    x = f32(rng, 3, 5, 7)
+    n = rng.integers(-50, 50, (4, 2, 5)).astype(np.int64)
+    upd_rows = f32(rng, 4, 3, 7)
+    upd_elem = rng.integers(-50, 50, (6, 5)).astype(np.int64)
+    feeds = {"x": x, "n": n, "ur": upd_rows, "ue": upd_elem}
+    nodes = [node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             node("ScatterND", ["xt", "i1", "ur"], ["add"], reduction="add"),
+             node("ScatterND", ["xt", "i1", "ur"], ["mul"], reduction="mul"),
+             node("ScatterND", ["n", "i2", "ue"], ["max"], reduction="max"),
+             node("ScatterND", ["n", "i2", "ue"], ["min"], reduction="min")]
+    inits = {"i1": i64(4, 0, 4, -1).reshape(4, 1), "i2": i64(0, 1, 3, 0, 0, 1, -1, -1, 2, 1, 0, 1).reshape(6, 2)}
+    outputs = {"add": F, "mul": F, "max": np.int64, "min": np.int64}
+    return make_model(nodes, feeds, outputs, inits, opset=18), feeds, dict(all_variants={"scatter_nd"})
+
+
+SCATTER = [scatter_nd_causal_mask, scatter_nd_reductions]
 ELEMENTWISE = [mish_and_mod, clip_forms, clip_attributes, pow_int_base]
 REDUCE = [reduce_family_float, reduce_family_int, reduce_l2_normalise, reduce_empty_axes]
-CASES = {"reduce": REDUCE, "elementwise": ELEMENTWISE}
+CASES = {"reduce": REDUCE, "elementwise": ELEMENTWISE, "scatter": SCATTER}
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=f"{g}-{c.__name__}") for g, cs in CASES.items() for c in cs])

@@ -64,6 +64,10 @@ CASES = {
     "gather": ("Gather", [F, i64(2, -1, 0)], {"axis": 1}), "gather_scalar": ("Gather", [J, np.int64(-1)], {}),
     "gather_nd": ("GatherND", [F, i64(1, 2, 0, -1).reshape(2, 2)], {}),
     "gather_nd_batch": ("GatherND", [F, i64(2, -3).reshape(2, 1, 1)], {"batch_dims": 1}),
+    "scatter_nd": ("ScatterND", [F, i64(1, 0, 0, 2).reshape(2, 2), F[:2, 0] * 3], {}),
+    "scatter_nd_add_duplicates": ("ScatterND", [I, i64(1, 1, 0).reshape(3, 1), I[[0, 1, 1]] * 2], {"reduction": "add"}),
+    "scatter_nd_mul_elements": ("ScatterND", [F, i64(0, 1, 2, 1, 2, 3).reshape(2, 3), F[0, 0, :2]],
+                                {"reduction": "mul"}),
     "expand": ("Expand", [F[:, :1], i64(2, 5, 4)], {}), "tile": ("Tile", [I, i64(2, 3)], {}),
     "split": ("Split", [F, i64(1, 2)], {"axis": 1}),
     # makers
