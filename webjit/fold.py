@@ -101,6 +101,22 @@ UNARY: dict[str, Callable] = {
 }
 
 
+# Ops left to the kernels even when every input is a constant (say a projection of DeBERTa's relative position
+# embeddings): evaluating them here, in Python, would take long on real weights, or is not written.
+RUN_ON_DEVICE = {"Gemm", "LayerNormalization", "Softmax", "LogSoftmax"}
+MAX_FOLDED_MATMUL = 1 << 16  # multiply-adds
+
+
+def folds(node: Node, ins: list[Tensor | None]) -> bool:
+    """Whether `specialize` evaluates this node, all of whose inputs are constants, here rather than in a kernel."""
+    if node.op in RUN_ON_DEVICE:
+        return False
+    if node.op == "MatMul":
+        a, b = ins[0], ins[1]
+        return a.ndim == 2 and b.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] <= MAX_FOLDED_MATMUL
+    return True
+
+
 def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: int) -> list[Tensor]:
     """The node's outputs for constant inputs `ins` (None for an absent optional input). outs: the output dtypes
     and shapes shape inference gives (None for ops that only fold: Constant, Range, ConstantOfShape)."""

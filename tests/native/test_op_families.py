@@ -144,10 +144,54 @@ def scatter_nd_reductions(rng):
     return make_model(nodes, feeds, outputs, inits, opset=18), feeds, dict(all_variants={"scatter_nd"})
 
 
+def tile_forms(rng):
+    """Tile at run time: of a float32 tensor along every dim (1-sized dims too), of an int64 tensor read through a
+    transposed view, and of bool; each one elementwise copy."""
+    x, n, b = f32(rng, 2, 1, 5), rng.integers(-9, 9, (3, 4)).astype(np.int64), rng.random((1, 3)) < 0.5
+    feeds = {"x": x, "n": n, "b": b}
+    nodes = [node("Tile", ["x", "r3"], ["y"]), node("Transpose", ["n"], ["nt"], perm=[1, 0]),
+             node("Tile", ["nt", "r2"], ["z"]), node("Tile", ["b", "r2"], ["w"])]
+    inits = {"r3": i64(3, 4, 2), "r2": i64(2, 3)}
+    return (make_model(nodes, feeds, {"y": F, "z": np.int64, "w": np.bool_}, inits, opset=13), feeds,
+            dict(expect_kinds=["elementwise"] * 3))
+
+
+def kernels_on_constants(rng):
+    """A 3-D MatMul and a LayerNormalization of constants (as DeBERTa projects its relative position embeddings)
+    run as kernels instead of being evaluated at compile time, and what reads them runs too."""
+    x = f32(rng, 2, 16)
+    nodes = [node("LayerNormalization", ["emb", "g", "bias"], ["ln"], axis=-1),
+             node("MatMul", ["ln", "w"], ["p"]), node("MatMul", ["x", "p2"], ["y"]),
+             node("Reshape", ["p", "shape"], ["p2"])]
+    inits = {"emb": f32(rng, 1, 24, 16), "g": f32(rng, 16), "bias": f32(rng, 16), "w": f32(rng, 16, 24),
+             "shape": i64(24, 24)}
+    nodes = [nodes[0], nodes[1], nodes[3], node("MatMul", ["x", "w"], ["xw"]), node("MatMul", ["xw", "p2"], ["y"])]
+    return (make_model(nodes, {"x": x}, {"y": F}, inits, opset=17), {"x": x},
+            dict(expect_kinds=["norm", "matmul", "matmul", "matmul"], all_variants=False))
+
+
 SCATTER = [scatter_nd_causal_mask, scatter_nd_reductions]
 ELEMENTWISE = [mish_and_mod, clip_forms, clip_attributes, pow_int_base]
 REDUCE = [reduce_family_float, reduce_family_int, reduce_l2_normalise, reduce_empty_axes]
-CASES = {"reduce": REDUCE, "elementwise": ELEMENTWISE, "scatter": SCATTER}
+def if_on_a_shape(rng):
+    """If whose condition folds (Shape(x)[1] > 4), each branch reading values of the graph around it and holding an
+    initializer named as one of the main graph (which it hides): the branch taken runs, the other is dropped."""
+    from onnx import helper as oh, numpy_helper as nh
+    x = f32(rng, 3, 7)
+
+    def branch(op, name):
+        g = oh.make_graph([node(op, ["x", "k"], ["t"]), node("Relu", ["t"], ["r"])], name, [],
+                          [oh.make_tensor_value_info("r", 1, None)], [nh.from_array(np.array(2.5, F), "k")])
+        return g
+    nodes = [node("Shape", ["x"], ["s"]), node("Gather", ["s", "one"], ["d"]), node("Greater", ["d", "four"], ["c"]),
+             node("If", ["c"], ["y"], then_branch=branch("Mul", "then"), else_branch=branch("Sub", "else")),
+             node("Sub", ["x", "k"], ["t2"]), node("Add", ["y", "t2"], ["z"])]
+    inits = {"one": np.array(1, np.int64), "four": np.array(4, np.int64), "k": np.array(-1.0, F)}
+    return make_model(nodes, {"x": x}, {"z": F}, inits, opset=17), {"x": x}, dict(all_variants=False)
+
+
+MOVES = [if_on_a_shape, tile_forms, kernels_on_constants]
+CASES = {"reduce": REDUCE, "elementwise": ELEMENTWISE, "scatter": SCATTER, "moves": MOVES}
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=f"{g}-{c.__name__}") for g, cs in CASES.items() for c in cs])
