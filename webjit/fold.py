@@ -169,6 +169,8 @@ def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: 
             return [_matmul(ins[0], ins[1], outs[0])]
         if op == "GatherND":
             return [_gather_nd(node, ins[0], ins[1], outs[0])]
+        if op == "GatherElements":
+            return [_gather_elements(node, ins[0], ins[1])]
         if op == "CumSum":
             return [_cumsum(node, ins[0], int(ins[1].item()))]
         if op == "ScatterND":
@@ -336,6 +338,22 @@ def _scatter_nd(node: Node, data: Tensor, idx: Tensor, upd: Tensor) -> Tensor:
         for e in range(inner):
             vals[flat * inner + e] = f(vals[flat * inner + e], news[r * inner + e])
     return Tensor.of(_round(vals, data.dtype), data.dtype, data.shape)
+
+
+def _gather_elements(node: Node, data: Tensor, idx: Tensor) -> Tensor:
+    axis = _axis(node.attrs.get("axis", 0), data.ndim)
+    dim, vals = data.shape[axis], data.values()
+    strides = [prod(data.shape[d + 1:]) for d in range(data.ndim)]
+    out = []
+    for flat, i in enumerate(int(v) for v in idx.values()):
+        if not -dim <= i < dim:
+            raise WebjitError(f"node '{node.name}' (GatherElements): index {i} out of range for a dim of {dim}")
+        at, rest = 0, flat
+        for d in reversed(range(idx.ndim)):  # the coordinates of this output element, but i along the axis
+            at += (i % dim if d == axis else rest % idx.shape[d]) * strides[d]
+            rest //= idx.shape[d]
+        out.append(vals[at])
+    return Tensor.of(out, data.dtype, idx.shape)
 
 
 def _tile(t: Tensor, repeats: list[int]) -> Tensor:

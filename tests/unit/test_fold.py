@@ -62,6 +62,8 @@ CASES = {
     "slice_clamped": ("Slice", [I, i64(1, -100), i64(100, 2)], {}),
     "concat": ("Concat", [F, F[:, :2]], {"axis": 1}), "concat_ints": ("Concat", [i64(1), i64(2, 3)], {"axis": 0}),
     "gather": ("Gather", [F, i64(2, -1, 0)], {"axis": 1}), "gather_scalar": ("Gather", [J, np.int64(-1)], {}),
+    "gather_elements": ("GatherElements", [F, i64(0, 1, -1, 2, 0, 3, 1, 1, -4, 0, 2, 2).reshape(2, 3, 2)], {"axis": 2}),
+    "gather_elements_axis0": ("GatherElements", [I, i64(1, 0, -1, 0, 1, 1).reshape(2, 3)], {}),
     "gather_nd": ("GatherND", [F, i64(1, 2, 0, -1).reshape(2, 2)], {}),
     "gather_nd_batch": ("GatherND", [F, i64(2, -3).reshape(2, 1, 1)], {"batch_dims": 1}),
     "scatter_nd": ("ScatterND", [F, i64(1, 0, 0, 2).reshape(2, 2), F[:2, 0] * 3], {}),
