@@ -85,10 +85,16 @@ VARIADIC = {"Sum": "Add", "Max": "Max", "Min": "Min", "Mean": "Add"}
 CLIP = {"f32": ("f32x4.pmax", "f32x4.pmin"), "i32": ("i32x4.max_s", "i32x4.min_s")}  # pmax(x, lo): NaN stays
 # Clip's bounds when it has none: onnxruntime clamps floats to the finite range (inf becomes FLT_MAX)
 CLIP_DEFAULT = {"f32": (-3.4028234663852886e+38, 3.4028234663852886e+38), "i32": (None, None)}
-# (operand type, fmod) -> Mod: fmod=1 keeps the dividend's sign (C fmod), fmod=0 the divisor's (Python %)
-MOD = {("f32", 1): "(f32x4.sub {0} (f32x4.mul (f32x4.trunc (f32x4.div {0} {1})) {1}))",
-       ("f32", 0): "(f32x4.sub {0} (f32x4.mul (f32x4.floor (f32x4.div {0} {1})) {1}))",
-       ("i32", 1): "(call $imod {0} {1} (i32.const 1))", ("i32", 0): "(call $imod {0} {1} (i32.const 0))"}
+# Mod: the remainder with the dividend's sign (C fmod; a finite x mod inf is x) by operand type, then, for fmod=0, the
+# step to the divisor's sign (Python %) from that remainder {0} and the divisor {1}
+_INF, _ABS = "(v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000)", "(v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)"
+FMOD = {"f32": f"(v128.bitselect {{0}} (f32x4.sub {{0}} (f32x4.mul (f32x4.trunc (f32x4.div {{0}} {{1}})) {{1}})) "
+               f"(v128.and (i32x4.eq (v128.and {{1}} {_ABS}) {_INF}) (i32x4.lt_s (v128.and {{0}} {_ABS}) {_INF})))",
+        "i32": "(call $irem {0} {1})"}
+MOD_SIGN = {"f32": f"(v128.bitselect (f32x4.add {{0}} {{1}}) {{0}} (v128.and (f32x4.ne {{0}} {ZERO}) "
+                   f"(v128.xor (f32x4.lt {{0}} {ZERO}) (f32x4.lt {{1}} {ZERO}))))",
+            "i32": f"(v128.bitselect (i32x4.add {{0}} {{1}}) {{0}} (v128.and (v128.not (i32x4.eq {{0}} {ZERO})) "
+                   f"(v128.xor (i32x4.lt_s {{0}} {ZERO}) (i32x4.lt_s {{1}} {ZERO}))))"}
 # reduce op -> (identity for f32, identity for i32, lane op per type, horizontal helper per type, what each loaded
 # vector {0} becomes per type, the result from the reduced scalar {0}; None: not for that type)
 _SQ, _DIV = ("(f32x4.mul {0} {0})", "(i32x4.mul {0} {0})"), ("(f32.div {0} (f32.const {n}))", "(i32.div_s {0} (i32.const {n}))")
@@ -101,7 +107,10 @@ REDUCE = {"sum": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), None, 
           "l1": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), ("(f32x4.abs {0})", "(i32x4.abs {0})"), None),
           "l2": (0.0, None, ("f32x4.add", None), ("hsum", None), _SQ, ("(f32.sqrt {0})", None)),
           "log_sum": (0.0, None, ("f32x4.add", None), ("hsum", None), None,
-                      ("(f32x4.extract_lane 0 (call $log (f32x4.splat {0})))", None))}
+                      ("(f32x4.extract_lane 0 (call $log (f32x4.splat {0})))", None)),
+          # $mv: the largest element in every lane, from a first pass
+          "log_sum_exp": (0.0, None, ("f32x4.add", None), ("hsum", None), ("(call $exp (f32x4.sub {0} (local.get $mv)))", None),
+                          ("(f32.add (f32x4.extract_lane 0 (local.get $mv)) (f32x4.extract_lane 0 (call $log (f32x4.splat {0}))))", None))}
 
 
 def scalar(value, dtype: str) -> str:
@@ -154,7 +163,9 @@ def expressions(code, leaves) -> tuple[list[tuple[str, str]], bool]:
                     bound = literal(CLIP_DEFAULT[in_t][k], dtype)
                 expr = f"({fn} {expr} {bound})" if bound else expr
         elif op == "Mod":
-            expr = MOD[(in_t, int(attrs.get("fmod", 0)))]
+            expr = FMOD[in_t]
+            if not attrs.get("fmod", 0):  # then the divisor's sign, from the remainder (repeated: operands are names)
+                expr = MOD_SIGN[in_t].replace("{0}", expr)
         elif op == "Trilu":
             coords = True
             cmp = "i32x4.ge_s" if attrs.get("upper", 1) else "i32x4.le_s"

@@ -165,7 +165,8 @@ def reduce(p, v, inb, outb) -> dict:
             "red_strides": [4 * s for s in strides[:-1]], "red_count": _prod(red[:-1]), "full": red[-1] // 4,
             "tail": red[-1] % 4, "stride": 4 * strides[-1], "x": inb[0], "out": outb[0], "T": t,
             "identity": literal((ident_f, ident_i)[i], p["dtype"]), "vop": vops[i], "hop": hops[i],
-            "vmap": vmap[i] if vmap else "{0}",
+            "vmap": vmap[i] if vmap else "{0}", "shift": p["op"] == "log_sum_exp",
+            "fill": literal(-math.inf if p["op"] == "log_sum_exp" else (ident_f, ident_i)[i], p["dtype"]),
             "post": post[i].format("(local.get $res)", n=n) if post else None}
 
 

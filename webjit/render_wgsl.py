@@ -52,9 +52,12 @@ GELU = {"none": "(0.5f * {0} * (1.0f + erf_({0} * 0.70710678118654752f)))",
         "tanh": "(0.5f * {0} * (1.0f + tanh(clamp(0.79788456080286536f * ({0} + 0.044715f * {0} * {0} * {0}), "
                 "-15.0f, 15.0f))))"}
 VARIADIC = {"Sum": "Add", "Max": "Max", "Min": "Min", "Mean": "Add"}
-# (operand type, fmod) -> Mod: fmod=1 keeps the dividend's sign (C fmod), fmod=0 the divisor's (Python %)
-MOD = {("f32", 1): "({0} % {1})", ("f32", 0): "({0} - floor({0} / {1}) * {1})", ("i32", 1): "({0} % {1})",
-       ("i32", 0): "select(({0} % {1}), ({0} % {1}) + {1}, ({0} % {1}) != 0i && ((({0} % {1}) < 0i) != ({1} < 0i)))"}
+# Mod: the remainder with the dividend's sign (C fmod; a finite x mod inf is x) by operand type, then, for fmod=0, the
+# step to the divisor's sign (Python %) from that remainder {0} and the divisor {1}
+FMOD = {"f32": "select({0} - trunc({0} / {1}) * {1}, {0}, (bitcast<u32>({1}) & 0x7fffffffu) == 0x7f800000u && "
+               "(bitcast<u32>({0}) & 0x7fffffffu) < 0x7f800000u)", "i32": "({0} % {1})"}
+MOD_SIGN = {"f32": "select({0}, {0} + {1}, {0} != 0.0f && (({0} < 0.0f) != ({1} < 0.0f)))",
+            "i32": "select({0}, {0} + {1}, {0} != 0i && (({0} < 0i) != ({1} < 0i)))"}
 # Clip's bounds when it has none: onnxruntime clamps floats to the finite range (inf becomes FLT_MAX)
 CLIP_DEFAULT = {"f32": (-3.4028234663852886e+38, 3.4028234663852886e+38), "i32": (None, None)}
 # reduce op -> (identity for f32, identity for i32, acc with element x folded in, result from acc; N: the count)
@@ -63,7 +66,8 @@ REDUCE = {"sum": ("0.0f", "0i", "acc + x", "acc"), "mean": ("0.0f", "0i", "acc +
           "min": ("3.4028234663852886e+38f", "2147483647i", "min(acc, x)", "acc"),
           "prod": ("1.0f", "1i", "acc * x", "acc"), "sum_square": ("0.0f", "0i", "acc + x * x", "acc"),
           "l1": ("0.0f", "0i", "acc + abs(x)", "acc"), "l2": ("0.0f", None, "acc + x * x", "sqrt(acc)"),
-          "log_sum": ("0.0f", None, "acc + x", "log(acc)")}
+          "log_sum": ("0.0f", None, "acc + x", "log(acc)"),
+          "log_sum_exp": ("0.0f", None, "acc + exp(x - m)", "m + log(acc)")}  # m: the largest element (a first pass)
 
 
 def literal(value, dtype: str) -> str:
@@ -120,7 +124,9 @@ def expressions(code, leaves, rank: int) -> list[tuple[str, str]]:
             lines.append((out_t, e))
             continue
         elif op == "Mod":
-            expr = MOD[(in_t, int(attrs.get("fmod", 0)))]
+            expr = FMOD[in_t]
+            if not attrs.get("fmod", 0):  # then the divisor's sign, from the remainder (repeated: operands are names)
+                expr = MOD_SIGN[in_t].replace("{0}", "(" + expr + ")")
         elif op == "Trilu":
             cmp = ">=" if attrs.get("upper", 1) else "<="
             zero = literal(0, dtype)
@@ -179,7 +185,7 @@ def _reduce(spec: KernelSpec, p: dict) -> dict:
     ident_f, ident_i, step, result = REDUCE[p["op"]]
     if t == "bool" or (t == "i32" and ident_i is None):
         raise UnsupportedOp(f"node '{spec.node}': Reduce {p['op']} of {p['dtype']} tensors is not supported")
-    return {"identity": ident_f if t == "f32" else ident_i, "step": step,
+    return {"identity": ident_f if t == "f32" else ident_i, "step": step, "shift": p["op"] == "log_sum_exp",
             "result": result.format(T=t, N=f"{prod(p['red_shape']) % 2**32}u")}
 
 

@@ -10,7 +10,7 @@ from helpers import check_op, f32, i64, make_model, node
 
 F = np.float32
 REDUCE_FLOAT = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL1",
-                "ReduceL2", "ReduceLogSum"]
+                "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"]
 REDUCE_INT = ["ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL1"]
 
 
@@ -46,22 +46,26 @@ def reduce_l2_normalise(rng):
 
 def reduce_empty_axes(rng):
     """Opset 18 Reduce ops without axes: keepdims 0 reduces everything; noop_with_empty_axes keeps the input
-    (ReduceSumSquare then squares it, ReduceL1 takes abs, as onnxruntime); a 1-sized reduced axis."""
+    (ReduceSumSquare then squares it, ReduceL1 takes abs, as onnxruntime); a 1-sized reduced axis; ReduceLogSumExp
+    of elements whose exp overflows float32."""
     x = f32(rng, 1, 5, 3)
     nodes = [node("ReduceSumSquare", ["x"], ["all"], keepdims=0), node("ReduceL1", ["x"], ["noop"],
                                                                       noop_with_empty_axes=1),
              node("ReduceMax", ["x"], ["noop_max"], noop_with_empty_axes=1),
-             node("ReduceProd", ["x", "a0"], ["one"], keepdims=0)]
-    outputs = {"all": F, "noop": F, "noop_max": F, "one": F}
-    return (make_model(nodes, {"x": x}, outputs, {"a0": i64(0)}, opset=18), {"x": x},
+             node("ReduceProd", ["x", "a0"], ["one"], keepdims=0), node("Mul", ["x", "big"], ["xb"]),
+             node("ReduceLogSumExp", ["xb", "a1"], ["lse"])]
+    outputs = {"all": F, "noop": F, "noop_max": F, "one": F, "lse": F}
+    inits = {"a0": i64(0), "a1": i64(1), "big": np.array(300.0, F)}
+    return (make_model(nodes, {"x": x}, outputs, inits, opset=18), {"x": x},
             dict(all_variants=False))
 
 
 def mish_and_mod(rng):
-    """Mish on floats far into both tails; Mod with fmod=1 on float32 (sign of the dividend) and int64, with fmod=0 on
-    int64 and int32 (sign of the divisor), broadcasting a row of divisors, some negative."""
+    """Mish on floats far into both tails; Mod with fmod=1 on float32 (sign of the dividend; infinite divisors too)
+    and int64, with fmod=0 on int64 and int32 (sign of the divisor), broadcasting a row of divisors, some negative."""
     x = np.concatenate([f32(rng, 45, scale=4.0), np.array([-60.0, -20.0, 0.0, 20.0, 60.0], F)]).reshape(5, 10)
     a, b = f32(rng, 3, 7, scale=10.0), (np.abs(f32(rng, 7)) + 0.5).astype(F) * np.array([1, -1] * 3 + [1], F)
+    b[0], b[1] = np.inf, -np.inf  # a finite x fmod inf is x
     n = rng.integers(-50, 50, (3, 7)).astype(np.int64)
     d = np.array([3, -3, 7, -7, 1, 5, -2], np.int64)
     feeds = {"x": x, "a": a, "b": b, "n": n, "d": d, "n32": n.astype(np.int32), "d32": d.astype(np.int32)}
