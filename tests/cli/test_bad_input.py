@@ -105,6 +105,17 @@ def test_if_on_a_condition_known_only_at_run_time(tmp_path):
     assert "'my_if'" in msg and "If" in msg and "run time" in msg, msg
 
 
+def test_dropout_in_training_mode(tmp_path):
+    """A model exported in training mode keeps Dropout's randomness: webjit says so instead of running it as the
+    identity (which would differ from onnxruntime)."""
+    nodes = [oh.make_node("Dropout", ["x", "ratio", "training"], ["y"], name="my_dropout")]
+    model = save_model(tmp_path / "dropout.onnx", nodes, [tensor("x", [2, 3])], [tensor("y", [2, 3])],
+                       [nh.from_array(np.array(0.1, dtype=np.float32), "ratio"),
+                        nh.from_array(np.array(True), "training")])
+    msg = user_error(validate(model))
+    assert "'my_dropout'" in msg and "training_mode" in msg, msg
+
+
 # -- (2) not an ONNX file --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("content", [np.random.default_rng(0).bytes(4096), b"hello, I am not a model\n", b""],
                          ids=["random_bytes", "text", "empty"])
