@@ -34,7 +34,9 @@ CASES = {
     # arithmetic and broadcasting
     "add": ("Add", [F, F[0, 0]], {}), "sub": ("Sub", [F, F[:, :1]], {}), "mul": ("Mul", [F, F], {}),
     "div": ("Div", [F, P], {}), "div_int_truncates": ("Div", [I, J], {}), "pow": ("Pow", [P, np.float32(2.5)], {}),
-    "pow_int_exponent": ("Pow", [F, i64(2)], {}), "mod_int": ("Mod", [I, J], {}),
+    "pow_int_exponent": ("Pow", [F, i64(2)], {}),
+    "pow_int_base": ("Pow", [np.abs(I), i64(2, 0, 3)], {}),
+    "pow_int_base_float_exponent": ("Pow", [np.abs(I), np.array([0.5, 2.0, 1.5], np.float32)], {}), "mod_int": ("Mod", [I, J], {}),
     "fmod": ("Mod", [F, P], {"fmod": 1}), "max": ("Max", [F, F[1], P], {}), "min": ("Min", [I, J], {}),
     "sum": ("Sum", [F, P, F], {}), "mean": ("Mean", [F, P], {}),
     "equal": ("Equal", [I, J], {}), "less": ("Less", [F, F[0]], {}), "greater_eq": ("GreaterOrEqual", [I, J], {}),
