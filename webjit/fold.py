@@ -97,7 +97,24 @@ UNARY: dict[str, Callable] = {
     "Sign": lambda x: type(x)((x > 0) - (x < 0)) if not (isinstance(x, float) and math.isnan(x)) else x,
     "Erf": math.erf, "Tanh": math.tanh, "Sigmoid": _sigmoid, "Relu": lambda x: x if x > 0 else type(x)(0),
     "Sin": _safe(math.sin), "Cos": _safe(math.cos), "Not": lambda x: not x, "Identity": lambda x: x,
+    "Mish": lambda x: x * math.tanh(x if x > 20 else math.log1p(math.exp(x))),
 }
+
+
+# Ops left to the kernels even when every input is a constant (say a projection of DeBERTa's relative position
+# embeddings): evaluating them here, in Python, would take long on real weights, or is not written.
+RUN_ON_DEVICE = {"Gemm", "LayerNormalization", "Softmax", "LogSoftmax"}
+MAX_FOLDED_MATMUL = 1 << 16  # multiply-adds
+
+
+def folds(node: Node, ins: list[Tensor | None]) -> bool:
+    """Whether `specialize` evaluates this node, all of whose inputs are constants, here rather than in a kernel."""
+    if node.op in RUN_ON_DEVICE:
+        return False
+    if node.op == "MatMul":
+        a, b = ins[0], ins[1]
+        return a.ndim == 2 and b.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] <= MAX_FOLDED_MATMUL
+    return True
 
 
 def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: int) -> list[Tensor]:
@@ -146,14 +163,18 @@ def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: 
             return [_range(*ins)]
         if op == "Trilu":
             return [_trilu(node, ins)]
-        if op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"):
+        if op in REDUCE:
             return [_reduce(node, ins, outs[0], opset)]
         if op == "MatMul":
             return [_matmul(ins[0], ins[1], outs[0])]
         if op == "GatherND":
             return [_gather_nd(node, ins[0], ins[1], outs[0])]
+        if op == "GatherElements":
+            return [_gather_elements(node, ins[0], ins[1])]
         if op == "CumSum":
             return [_cumsum(node, ins[0], int(ins[1].item()))]
+        if op == "ScatterND":
+            return [_scatter_nd(node, *ins)]
     except WebjitError:
         raise
     except (ArithmeticError, ValueError, TypeError, IndexError, AttributeError) as e:
@@ -299,6 +320,42 @@ def _gather_nd(node: Node, data: Tensor, idx: Tensor, out: tuple[str, tuple]) ->
     return Tensor(data.dtype, out[1], bytes(out_data))
 
 
+SCATTER: dict[str, Callable] = {"none": lambda old, new: new, "add": lambda a, b: a + b, "mul": lambda a, b: a * b,
+                                "max": _max, "min": _min}
+
+
+def _scatter_nd(node: Node, data: Tensor, idx: Tensor, upd: Tensor) -> Tensor:
+    k, f = idx.shape[-1], SCATTER[node.attrs.get("reduction", "none")]
+    dims, inner = data.shape[:k], prod(data.shape[k:])
+    vals, news, at = data.values(), upd.values(), [int(v) for v in idx.values()]
+    for r in range(len(at) // k if k else 0):
+        flat = 0
+        for j in range(k):
+            i = at[r * k + j]
+            if not -dims[j] <= i < dims[j]:
+                raise WebjitError(f"node '{node.name}' (ScatterND): index {i} out of range for a dim of {dims[j]}")
+            flat = flat * dims[j] + i % dims[j]
+        for e in range(inner):
+            vals[flat * inner + e] = f(vals[flat * inner + e], news[r * inner + e])
+    return Tensor.of(_round(vals, data.dtype), data.dtype, data.shape)
+
+
+def _gather_elements(node: Node, data: Tensor, idx: Tensor) -> Tensor:
+    axis = _axis(node.attrs.get("axis", 0), data.ndim)
+    dim, vals = data.shape[axis], data.values()
+    strides = [prod(data.shape[d + 1:]) for d in range(data.ndim)]
+    out = []
+    for flat, i in enumerate(int(v) for v in idx.values()):
+        if not -dim <= i < dim:
+            raise WebjitError(f"node '{node.name}' (GatherElements): index {i} out of range for a dim of {dim}")
+        at, rest = 0, flat
+        for d in reversed(range(idx.ndim)):  # the coordinates of this output element, but i along the axis
+            at += (i % dim if d == axis else rest % idx.shape[d]) * strides[d]
+            rest //= idx.shape[d]
+        out.append(vals[at])
+    return Tensor.of(out, data.dtype, idx.shape)
+
+
 def _tile(t: Tensor, repeats: list[int]) -> Tensor:
     for a, r in enumerate(repeats):
         if r != 1:
@@ -356,10 +413,17 @@ def _reduce(node: Node, ins: list, out: tuple[str, tuple], opset: int) -> Tensor
             rest //= d
         idx = idx[::-1]
         groups.setdefault(tuple(0 if a in axes else i for a, i in enumerate(idx)), []).append(v)
-    f = {"ReduceSum": sum, "ReduceMean": lambda g: sum(g) / len(g), "ReduceMax": max, "ReduceMin": min,
-         "ReduceProd": lambda g: prod(g) if x.dtype not in FLOATS else math.prod(g)}[node.op]
-    result = [f(groups[k]) for k in sorted(groups)]
+    result = [REDUCE[node.op](groups[k]) for k in sorted(groups)]
     return Tensor.of(_round(result, out[0]), out[0], out[1])
+
+
+REDUCE: dict[str, Callable] = {
+    "ReduceSum": sum, "ReduceMean": lambda g: sum(g) / len(g), "ReduceMax": max, "ReduceMin": min,
+    "ReduceProd": math.prod, "ReduceSumSquare": lambda g: sum(v * v for v in g),
+    "ReduceL1": lambda g: sum(abs(v) for v in g), "ReduceL2": lambda g: math.sqrt(sum(v * v for v in g)),
+    "ReduceLogSum": lambda g: _safe(math.log)(sum(g)),
+    "ReduceLogSumExp": lambda g: max(g) + _safe(math.log)(sum(math.exp(v - max(g)) for v in g)),
+}
 
 
 def _cumsum(node: Node, x: Tensor, axis: int) -> Tensor:

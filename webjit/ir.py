@@ -99,7 +99,7 @@ class Graph:
         lines = [f"graph {self.name} opset {self.opset}"]
         lines += [f"  input  {fmt(i)}" for i in self.inputs]
         for n in self.nodes:
-            attrs = {k: v for k, v in n.attrs.items() if not isinstance(v, Tensor)}
+            attrs = {k: v for k, v in n.attrs.items() if not isinstance(v, (Tensor, Graph))}
             lines.append(f"  {', '.join(map(fmt, n.outputs))} = {n.op}({', '.join(map(fmt, n.inputs))}) {attrs or ''}".rstrip())
         lines += [f"  output {fmt(o)}" for o in self.outputs]
         return "\n".join(lines) + "\n"

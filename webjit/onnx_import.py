@@ -32,8 +32,10 @@ def _tensor(t: onnx_proto.Tensor, where: str) -> Tensor:
 
 def _attr(a: onnx_proto.Attribute, node: str):
     v = a.value
-    if isinstance(v, onnx_proto.Graph) or (isinstance(v, list) and v and isinstance(v[0], onnx_proto.Graph)):
-        return None  # control flow is rejected by the op check
+    if isinstance(v, onnx_proto.Graph):
+        return _body(v, node)  # an If branch: inlined when its condition folds (branches.py)
+    if isinstance(v, list) and v and isinstance(v[0], onnx_proto.Graph):
+        return None  # other control flow is rejected by the op check
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     if isinstance(v, onnx_proto.Tensor):
@@ -43,6 +45,24 @@ def _attr(a: onnx_proto.Attribute, node: str):
     if isinstance(v, list) and v and isinstance(v[0], onnx_proto.Tensor):
         return [_tensor(t, f"attribute '{a.name}' of node '{node}': tensor") for t in v]
     return v
+
+
+def _body(g: onnx_proto.Graph, node: str) -> Graph:
+    """A subgraph: its nodes, its initializers as constants, and its outputs (it has no inputs of its own: it reads
+    values of the graphs around it by name)."""
+    values = {}
+    for t in g.initializers:
+        arr = _tensor(t, f"initializer of a subgraph of node '{node}'")
+        values[t.name] = Value(t.name, arr.dtype.name, tuple(arr.shape), arr)
+    nodes = []
+    for i, p in enumerate(g.nodes):
+        if p.domain not in DOMAINS:
+            raise UnsupportedOp(f"node '{p.name or i}' ({p.domain}.{p.op_type}) in a subgraph of node '{node}': "
+                                f"custom domain '{p.domain}' is not supported")
+        name = p.name or f"{node}/{p.op_type}_{i}"
+        nodes.append(Node(p.op_type, name, list(p.inputs), list(p.outputs),
+                          {a.name: _attr(a, name) for a in p.attributes}, DOMAINS[p.domain]))
+    return Graph(nodes, values, [], [o.name for o in g.outputs], 0, g.name or node)
 
 
 def _dims(shape: tuple | None, name: str) -> tuple[int | str, ...] | None:

@@ -53,6 +53,7 @@ FLOAT = {
     "Sin": "(call $sincos {0} (i32.const 0))", "Cos": "(call $sincos {0} (i32.const 1))",
     "Floor": "(f32x4.floor {0})", "Ceil": "(f32x4.ceil {0})", "Round": "(f32x4.nearest {0})",
     "Sign": "(call $sign {0})", "Softplus": "(call $softplus {0})",
+    "Mish": "(f32x4.mul {0} (call $tanh (call $softplus {0})))",
     "Add": "(f32x4.add {0} {1})", "Sub": "(f32x4.sub {0} {1})", "Mul": "(f32x4.mul {0} {1})",
     "Div": "(f32x4.div {0} {1})", "Pow": "(call $pow {0} {1})", "Max": "(f32x4.max {0} {1})",
     "Min": "(f32x4.min {0} {1})",
@@ -83,11 +84,34 @@ CAST = {("f32", "i32"): "(i32x4.trunc_sat_f32x4_s {0})", ("i32", "f32"): "(f32x4
 GELU = {"none": "(call $gelu {0})", "tanh": "(call $gelu_tanh {0})"}
 VARIADIC = {"Sum": "Add", "Max": "Max", "Min": "Min", "Mean": "Add"}
 CLIP = {"f32": ("f32x4.pmax", "f32x4.pmin"), "i32": ("i32x4.max_s", "i32x4.min_s")}  # pmax(x, lo): NaN stays
-# reduce op -> (identity for f32, identity for i32, lane op per type, horizontal helper per type)
-REDUCE = {"sum": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i")),
-          "mean": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i")),
-          "max": (-math.inf, -2**31, ("f32x4.max", "i32x4.max_s"), ("hmax", "hmax_i")),
-          "min": (math.inf, 2**31 - 1, ("f32x4.min", "i32x4.min_s"), ("hmin", "hmin_i"))}
+# Clip's bounds when it has none: onnxruntime clamps floats to the finite range (inf becomes FLT_MAX)
+CLIP_DEFAULT = {"f32": (-3.4028234663852886e+38, 3.4028234663852886e+38), "i32": (None, None)}
+# Mod: the remainder with the dividend's sign (C fmod; a finite x mod inf is x) by operand type, then, for fmod=0, the
+# step to the divisor's sign (Python %) from that remainder {0} and the divisor {1}
+_INF, _ABS = "(v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000)", "(v128.const i32x4 0x7fffffff 0x7fffffff 0x7fffffff 0x7fffffff)"
+FMOD = {"f32": f"(v128.bitselect {{0}} (f32x4.sub {{0}} (f32x4.mul (f32x4.trunc (f32x4.div {{0}} {{1}})) {{1}})) "
+               f"(v128.and (i32x4.eq (v128.and {{1}} {_ABS}) {_INF}) (i32x4.lt_s (v128.and {{0}} {_ABS}) {_INF})))",
+        "i32": "(call $irem {0} {1})"}
+MOD_SIGN = {"f32": f"(v128.bitselect (f32x4.add {{0}} {{1}}) {{0}} (v128.and (f32x4.ne {{0}} {ZERO}) "
+                   f"(v128.xor (f32x4.lt {{0}} {ZERO}) (f32x4.lt {{1}} {ZERO}))))",
+            "i32": f"(v128.bitselect (i32x4.add {{0}} {{1}}) {{0}} (v128.and (v128.not (i32x4.eq {{0}} {ZERO})) "
+                   f"(v128.xor (i32x4.lt_s {{0}} {ZERO}) (i32x4.lt_s {{1}} {ZERO}))))"}
+# reduce op -> (identity for f32, identity for i32, lane op per type, horizontal helper per type, what each loaded
+# vector {0} becomes per type, the result from the reduced scalar {0}; None: not for that type)
+_SQ, _DIV = ("(f32x4.mul {0} {0})", "(i32x4.mul {0} {0})"), ("(f32.div {0} (f32.const {n}))", "(i32.div_s {0} (i32.const {n}))")
+REDUCE = {"sum": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), None, None),
+          "mean": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), None, _DIV),
+          "max": (-math.inf, -2**31, ("f32x4.max", "i32x4.max_s"), ("hmax", "hmax_i"), None, None),
+          "min": (math.inf, 2**31 - 1, ("f32x4.min", "i32x4.min_s"), ("hmin", "hmin_i"), None, None),
+          "prod": (1.0, 1, ("f32x4.mul", "i32x4.mul"), ("hmul", "hmul_i"), None, None),
+          "sum_square": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), _SQ, None),
+          "l1": (0.0, 0, ("f32x4.add", "i32x4.add"), ("hsum", "hsum_i"), ("(f32x4.abs {0})", "(i32x4.abs {0})"), None),
+          "l2": (0.0, None, ("f32x4.add", None), ("hsum", None), _SQ, ("(f32.sqrt {0})", None)),
+          "log_sum": (0.0, None, ("f32x4.add", None), ("hsum", None), None,
+                      ("(f32x4.extract_lane 0 (call $log (f32x4.splat {0})))", None)),
+          # $mv: the largest element in every lane, from a first pass
+          "log_sum_exp": (0.0, None, ("f32x4.add", None), ("hsum", None), ("(call $exp (f32x4.sub {0} (local.get $mv)))", None),
+                          ("(f32.add (f32x4.extract_lane 0 (local.get $mv)) (f32x4.extract_lane 0 (call $log (f32x4.splat {0}))))", None))}
 
 
 def scalar(value, dtype: str) -> str:
@@ -133,8 +157,16 @@ def expressions(code, leaves) -> tuple[list[tuple[str, str]], bool]:
             expr = GELU[attrs.get("approximate", "none")]
         elif op == "Clip":
             expr = "{0}"
-            for bound, fn in zip((ops + [None, None])[1:3], CLIP[in_t]):
+            for k, (bound, attr, fn) in enumerate(zip((ops + [None, None])[1:3], ("min", "max"), CLIP[in_t])):
+                if bound is None and attr in attrs:  # Clip-6: bounds as attributes
+                    bound = literal(attrs[attr], dtype)
+                if bound is None and CLIP_DEFAULT[in_t][k] is not None:
+                    bound = literal(CLIP_DEFAULT[in_t][k], dtype)
                 expr = f"({fn} {expr} {bound})" if bound else expr
+        elif op == "Mod":
+            expr = FMOD[in_t]
+            if not attrs.get("fmod", 0):  # then the divisor's sign, from the remainder (repeated: operands are names)
+                expr = MOD_SIGN[in_t].replace("{0}", expr)
         elif op == "Trilu":
             coords = True
             cmp = "i32x4.ge_s" if attrs.get("upper", 1) else "i32x4.le_s"
@@ -154,9 +186,13 @@ def expressions(code, leaves) -> tuple[list[tuple[str, str]], bool]:
                 expr = f"(f32x4.div {expr} {literal(len(ops), 'float32')})"
             lines.append((out_t, expr))
             continue
-        elif op == "Pow" and in_t != _type_of(args[1], leaves, lines):  # mixed types: in f32, as the base type
-            expr = CAST[("f32", "i32")].format("(f32x4.nearest (call $pow (f32x4.convert_i32x4_s {0}) {1}))") \
-                if in_t == "i32" else "(call $pow {0} (f32x4.convert_i32x4_s {1}))"
+        elif op == "Pow" and in_t != _type_of(args[1], leaves, lines):  # mixed types, as the base type
+            # a float exponent of an int base: exact when integral, else truncated toward zero (as onnxruntime),
+            # nudged up by 2^-20 so that a power that is an integer never truncates below it
+            expr = ("(v128.bitselect (call $ipow {0} (i32x4.trunc_sat_f32x4_s {1})) (i32x4.trunc_sat_f32x4_s "
+                    "(f32x4.mul (call $pow (f32x4.convert_i32x4_s {0}) {1}) (v128.const f32x4 1.00000095 1.00000095 "
+                    "1.00000095 1.00000095))) (f32x4.eq (f32x4.trunc {1}) {1}))"
+                    if in_t == "i32" else "(call $pow {0} (f32x4.convert_i32x4_s {1}))")
         elif op == "Pow" and args[1] is not None and args[1][0] == "c" and args[1][1] in (1, 2, 3):
             expr = "{0}"
             for _ in range(int(args[1][1]) - 1):

@@ -152,19 +152,22 @@ def softmax(p, v, inb, outb) -> dict:
 
 def reduce(p, v, inb, outb) -> dict:
     t = TYPES[p["dtype"]]
-    if t == "bool":
-        raise UnsupportedOp(f"Reduce{p['op'].title()} of bool tensors")
-    red, strides = list(p["red_shape"]) or [1], list(p["red_strides"]) or [0]
-    ident_f, ident_i, vops, hops = REDUCE[p["op"]]
+    ident_f, ident_i, vops, hops, vmap, post = REDUCE[p["op"]]
     i = 0 if t == "f32" else 1
+    if t == "bool" or (ident_f, ident_i)[i] is None:
+        raise UnsupportedOp(f"Reduce {p['op']} of {p['dtype']} tensors")
+    red, strides = list(p["red_shape"]) or [1], list(p["red_strides"]) or [0]
     count = _prod(p["red_shape"])
+    n = scalar(count, "float32") if t == "f32" else str(count)
     return {"total": max(1, _prod(p["out_shape"])), "out_shape": p["out_shape"],
             "out_div": list(contiguous_strides(tuple(p["out_shape"]))), "out_strides": [4 * s for s in p["out_strides"]],
             "red_shape": red[:-1], "red_div": list(contiguous_strides(tuple(red[:-1]))),
             "red_strides": [4 * s for s in strides[:-1]], "red_count": _prod(red[:-1]), "full": red[-1] // 4,
             "tail": red[-1] % 4, "stride": 4 * strides[-1], "x": inb[0], "out": outb[0], "T": t,
             "identity": literal((ident_f, ident_i)[i], p["dtype"]), "vop": vops[i], "hop": hops[i],
-            "mean_div": (scalar(count, "float32") if t == "f32" else str(count)) if p["op"] == "mean" else None}
+            "vmap": vmap[i] if vmap else "{0}", "shift": p["op"] == "log_sum_exp",
+            "fill": literal(-math.inf if p["op"] == "log_sum_exp" else (ident_f, ident_i)[i], p["dtype"]),
+            "post": post[i].format("(local.get $res)", n=n) if post else None}
 
 
 def gather(p, v, inb, outb) -> dict:
@@ -198,6 +201,19 @@ def cumsum(p, v, inb, outb) -> dict:
             "add": "f32x4.add" if TYPES[p["dtype"]] == "f32" else "i32x4.add", "exclusive": p["exclusive"]}
 
 
+# ScatterND reduction -> its lane op per type
+SCATTER = {"none": (None, None), "add": ("f32x4.add", "i32x4.add"), "mul": ("f32x4.mul", "i32x4.mul"),
+           "max": ("f32x4.max", "i32x4.max_s"), "min": ("f32x4.min", "i32x4.min_s")}
+
+
+def scatter_nd(p, v, inb, outb) -> dict:
+    inner, t = p["inner"], TYPES[p["dtype"]]
+    return {"units": 1 if p["serial"] else p["count"], "serial": p["serial"], "count": p["count"],
+            "depth": p["depth"], "dims": p["dims"], "strides": [4 * s for s in p["strides"]],
+            "idx": inb[p["idx_slot"]], "upd": inb[p["upd_slot"]], "out": outb[0], "row_bytes": 4 * inner,
+            "full": inner // 4, "tail": inner % 4, "op": SCATTER[p["reduction"]][0 if t == "f32" else 1]}
+
+
 KINDS = {"elementwise": elementwise, "concat": concat, "matmul": matmul, "attention": attention, "norm": norm,
          "softmax": softmax, "reduce": reduce, "gather": gather, "gather_elements": gather_elements,
-         "gather_nd": gather_nd, "cumsum": cumsum}
+         "gather_nd": gather_nd, "cumsum": cumsum, "scatter_nd": scatter_nd}

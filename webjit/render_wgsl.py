@@ -29,7 +29,7 @@ FLOAT = {
     "Log": "log({0})", "Erf": "erf_({0})", "Tanh": "tanh(clamp({0}, -15.0f, 15.0f))",
     "Sigmoid": "(1.0f / (1.0f + exp(-{0})))", "Relu": "max({0}, 0.0f)", "Reciprocal": "(1.0f / {0})",
     "Sin": "sin({0})", "Cos": "cos({0})", "Floor": "floor({0})", "Ceil": "ceil({0})", "Round": "round({0})",
-    "Sign": "sign({0})", "Softplus": "softplus_({0})",
+    "Sign": "sign({0})", "Softplus": "softplus_({0})", "Mish": "({0} * tanh(clamp(softplus_({0}), -15.0f, 15.0f)))",
     "Add": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})", "Div": "({0} / {1})",
     "Pow": "pow_({0}, {1})", "Max": "max({0}, {1})", "Min": "min({0}, {1})",
     "LeakyRelu": "select({0} * {a[alpha]}, {0}, {0} >= 0.0f)",
@@ -52,6 +52,22 @@ GELU = {"none": "(0.5f * {0} * (1.0f + erf_({0} * 0.70710678118654752f)))",
         "tanh": "(0.5f * {0} * (1.0f + tanh(clamp(0.79788456080286536f * ({0} + 0.044715f * {0} * {0} * {0}), "
                 "-15.0f, 15.0f))))"}
 VARIADIC = {"Sum": "Add", "Max": "Max", "Min": "Min", "Mean": "Add"}
+# Mod: the remainder with the dividend's sign (C fmod; a finite x mod inf is x) by operand type, then, for fmod=0, the
+# step to the divisor's sign (Python %) from that remainder {0} and the divisor {1}
+FMOD = {"f32": "select({0} - trunc({0} / {1}) * {1}, {0}, (bitcast<u32>({1}) & 0x7fffffffu) == 0x7f800000u && "
+               "(bitcast<u32>({0}) & 0x7fffffffu) < 0x7f800000u)", "i32": "({0} % {1})"}
+MOD_SIGN = {"f32": "select({0}, {0} + {1}, {0} != 0.0f && (({0} < 0.0f) != ({1} < 0.0f)))",
+            "i32": "select({0}, {0} + {1}, {0} != 0i && (({0} < 0i) != ({1} < 0i)))"}
+# Clip's bounds when it has none: onnxruntime clamps floats to the finite range (inf becomes FLT_MAX)
+CLIP_DEFAULT = {"f32": (-3.4028234663852886e+38, 3.4028234663852886e+38), "i32": (None, None)}
+# reduce op -> (identity for f32, identity for i32, acc with element x folded in, result from acc; N: the count)
+REDUCE = {"sum": ("0.0f", "0i", "acc + x", "acc"), "mean": ("0.0f", "0i", "acc + x", "acc / {T}({N})"),
+          "max": ("-3.4028234663852886e+38f", "i32(-2147483647i - 1i)", "max(acc, x)", "acc"),
+          "min": ("3.4028234663852886e+38f", "2147483647i", "min(acc, x)", "acc"),
+          "prod": ("1.0f", "1i", "acc * x", "acc"), "sum_square": ("0.0f", "0i", "acc + x * x", "acc"),
+          "l1": ("0.0f", "0i", "acc + abs(x)", "acc"), "l2": ("0.0f", None, "acc + x * x", "sqrt(acc)"),
+          "log_sum": ("0.0f", None, "acc + x", "log(acc)"),
+          "log_sum_exp": ("0.0f", None, "acc + exp(x - m)", "m + log(acc)")}  # m: the largest element (a first pass)
 
 
 def literal(value, dtype: str) -> str:
@@ -96,14 +112,21 @@ def expressions(code, leaves, rank: int) -> list[tuple[str, str]]:
         elif op == "Gelu":
             expr = GELU[attrs.get("approximate", "none")]
         elif op == "Clip":
-            lo, hi = (ops + [None, None])[1:3]
             e = ops[0]
-            if lo:
-                e = f"max({e}, {lo})"
-            if hi:
-                e = f"min({e}, {hi})"
+            for k, (bound, attr, fn, cmp) in enumerate(zip((ops + [None, None])[1:3], ("min", "max"),
+                                                          ("max", "min"), ("<", ">"))):
+                if bound is None and attr in attrs:  # Clip-6: bounds as attributes
+                    bound = literal(attrs[attr], dtype)
+                if bound is None and CLIP_DEFAULT.get(in_t, (None, None))[k] is not None:
+                    bound = literal(CLIP_DEFAULT[in_t][k], dtype)
+                if bound is not None:  # floats by select, so that NaN passes through as in onnxruntime
+                    e = f"select({e}, {bound}, {e} {cmp} {bound})" if in_t == "f32" else f"{fn}({e}, {bound})"
             lines.append((out_t, e))
             continue
+        elif op == "Mod":
+            expr = FMOD[in_t]
+            if not attrs.get("fmod", 0):  # then the divisor's sign, from the remainder (repeated: operands are names)
+                expr = MOD_SIGN[in_t].replace("{0}", "(" + expr + ")")
         elif op == "Trilu":
             cmp = ">=" if attrs.get("upper", 1) else "<="
             zero = literal(0, dtype)
@@ -126,8 +149,9 @@ def expressions(code, leaves, rank: int) -> list[tuple[str, str]]:
         elif op == "Pow" and _type_of(args[1], leaves, lines) != in_t:
             # ONNX Pow takes base and exponent of different types; the result has the base's type
             expr = ("pow_({0}, f32({1}))" if in_t == "f32" else  # int exponent of a float base
-                    # float exponent of an int base: exact when integral, else truncated (as onnxruntime)
-                    "select(i32(pow_(f32({0}), {1})), ipow_({0}, i32({1})), {1} == trunc({1}))")
+                    # float exponent of an int base: exact when integral, else truncated toward zero (as
+                    # onnxruntime), nudged up by 2^-20 so that a power that is an integer never truncates below it
+                    "select(i32(pow_(f32({0}), {1}) * 1.00000095f), ipow_({0}, i32({1})), {1} == trunc({1}))")
         else:
             table = {**ANY, **({"f32": FLOAT, "i32": INT, "bool": BOOL}[in_t])}
             if op in VARIADIC:
@@ -156,6 +180,15 @@ def _buffers(spec: KernelSpec, dtypes: dict[str, str]) -> list[dict]:
     return out
 
 
+def _reduce(spec: KernelSpec, p: dict) -> dict:
+    t = TYPES[p["dtype"]][1]
+    ident_f, ident_i, step, result = REDUCE[p["op"]]
+    if t == "bool" or (t == "i32" and ident_i is None):
+        raise UnsupportedOp(f"node '{spec.node}': Reduce {p['op']} of {p['dtype']} tensors is not supported")
+    return {"identity": ident_f if t == "f32" else ident_i, "step": step, "shift": p["op"] == "log_sum_exp",
+            "result": result.format(T=t, N=f"{prod(p['red_shape']) % 2**32}u")}
+
+
 def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str]) -> str:
     """WGSL source of one variant. dtypes: the dtype of every buffer the kernel binds."""
     p = dict(spec.params)
@@ -170,6 +203,8 @@ def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str]) -> str:
         if key in p:
             p[key + "_div"] = list(contiguous_strides(tuple(p[key])))
     p["total"] = prod(p["shape"]) if "shape" in p else None
+    if spec.kind == "reduce":
+        p.update(_reduce(spec, p))
     p["value_type"] = {k: v[1] for k, v in TYPES.items()}
     p["store_type"] = {k: v[0] for k, v in TYPES.items()}
     template = spec.kind + ("_vec4" if variant.v.get("V") else "")  # a variant may pick a vectorised form

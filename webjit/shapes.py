@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import fold
+from .branches import inline_if
 from .errors import UnsupportedOp, WebjitError
 from .ir import Graph, Node, Shape, Value
 from .tensor import Tensor, prod
@@ -18,8 +19,10 @@ VALUE_INPUTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,), "Slice": (1, 2, 3, 4), "Expand": (1,), "Tile": (1,), "Unsqueeze": (1,), "Squeeze": (1,),
     "Split": (1,), "ReduceMean": (1,), "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
     "ConstantOfShape": (0,), "Range": (0, 1, 2), "CumSum": (1,), "Trilu": (1,), "Clip": (1, 2),
+    **{op: (1,) for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
+                           "ReduceLogSumExp")},
 }
-FOLD_ONLY = {"Constant", "Shape", "Size", "Range", "ConstantOfShape", "NonZero", "ConstantLike"}
+FOLD_ONLY = {"Constant", "Shape", "Size", "Range", "ConstantOfShape", "NonZero", "ConstantLike", "If"}
 
 UNARY = {"Abs", "Neg", "Sqrt", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Relu", "Reciprocal", "Sin", "Cos",
          "Floor", "Ceil", "Gelu", "Softplus", "Identity", "Not", "Sign", "Round", "LeakyRelu", "HardSigmoid",
@@ -230,7 +233,9 @@ SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
     "Expand": _expand, "Tile": _tile, "Gather": _gather, "GatherND": _gather_nd,
     "GatherElements": lambda c: [(c.ins[0].dtype, c.shape(1))],
     "ReduceMean": _reduce, "ReduceSum": _reduce, "ReduceMax": _reduce, "ReduceMin": _reduce,
-    "LayerNormalization": _layernorm,
+    "LayerNormalization": _layernorm, "ScatterND": lambda c: [(c.ins[0].dtype, c.shape(0))],
+    **{op: _reduce for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
+                              "ReduceLogSumExp")},
 }
 
 
@@ -334,12 +339,17 @@ def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict | 
         if name in values and name not in keep and any(
                 name in [n.input(i) for i in VALUE_INPUTS.get(n.op, ())] for n in uses.get(name, [])):
             g.values[name].const = values[name]
-    kept = []
-    for node in g.nodes:
+    kept, queue = [], list(reversed(g.nodes))
+    while queue:
+        node = queue.pop()
+        if node.op == "If":
+            queue.extend(reversed(inline_if(g, node)))
+            continue
         ins = [g.values[i] if i else None for i in node.inputs]
         if node.op not in SHAPE_FNS and node.op not in FOLD_ONLY:
             raise _unsupported(node, g.opset)
-        if all(v.const is not None for v in ins if v) or node.op in ("Shape", "Size"):
+        if (all(v.const is not None for v in ins if v) and fold.folds(node, [v and v.const for v in ins])
+                or node.op in ("Shape", "Size")):
             for name, arr in zip(node.outputs, _malformed_is_an_error(node, _fold, node, g)):
                 if name:
                     g.values[name] = Value(name, arr.dtype.name, tuple(arr.shape), arr)

@@ -93,6 +93,29 @@ def test_unsupported_op_topk_without_inputs(tmp_path):
     assert "MatMul" in supported_list(msg) and "TopK" not in supported_list(msg), msg
 
 
+def test_if_on_a_condition_known_only_at_run_time(tmp_path):
+    """webjit compiles one branch of an If, chosen at compile time: a condition computed from data is named."""
+    def branch(op):
+        return oh.make_graph([oh.make_node(op, ["x"], ["r"])], op, [], [tensor("r", [3])])
+    nodes = [oh.make_node("ReduceSum", ["x"], ["s"], keepdims=0), oh.make_node("Greater", ["s", "zero"], ["c"]),
+             oh.make_node("If", ["c"], ["y"], name="my_if", then_branch=branch("Relu"), else_branch=branch("Neg"))]
+    model = save_model(tmp_path / "if.onnx", nodes, [tensor("x", [3])], [tensor("y", [3])],
+                       [nh.from_array(np.array(0.0, dtype=np.float32), "zero")])
+    msg = user_error(validate(model))
+    assert "'my_if'" in msg and "If" in msg and "run time" in msg, msg
+
+
+def test_dropout_in_training_mode(tmp_path):
+    """A model exported in training mode keeps Dropout's randomness: webjit says so instead of running it as the
+    identity (which would differ from onnxruntime)."""
+    nodes = [oh.make_node("Dropout", ["x", "ratio", "training"], ["y"], name="my_dropout")]
+    model = save_model(tmp_path / "dropout.onnx", nodes, [tensor("x", [2, 3])], [tensor("y", [2, 3])],
+                       [nh.from_array(np.array(0.1, dtype=np.float32), "ratio"),
+                        nh.from_array(np.array(True), "training")])
+    msg = user_error(validate(model))
+    assert "'my_dropout'" in msg and "training_mode" in msg, msg
+
+
 # -- (2) not an ONNX file --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("content", [np.random.default_rng(0).bytes(4096), b"hello, I am not a model\n", b""],
                          ids=["random_bytes", "text", "empty"])

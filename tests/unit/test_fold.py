@@ -34,7 +34,9 @@ CASES = {
     # arithmetic and broadcasting
     "add": ("Add", [F, F[0, 0]], {}), "sub": ("Sub", [F, F[:, :1]], {}), "mul": ("Mul", [F, F], {}),
     "div": ("Div", [F, P], {}), "div_int_truncates": ("Div", [I, J], {}), "pow": ("Pow", [P, np.float32(2.5)], {}),
-    "pow_int_exponent": ("Pow", [F, i64(2)], {}), "mod_int": ("Mod", [I, J], {}),
+    "pow_int_exponent": ("Pow", [F, i64(2)], {}),
+    "pow_int_base": ("Pow", [np.abs(I), i64(2, 0, 3)], {}),
+    "pow_int_base_float_exponent": ("Pow", [np.abs(I), np.array([0.5, 2.0, 1.5], np.float32)], {}), "mod_int": ("Mod", [I, J], {}),
     "fmod": ("Mod", [F, P], {"fmod": 1}), "max": ("Max", [F, F[1], P], {}), "min": ("Min", [I, J], {}),
     "sum": ("Sum", [F, P, F], {}), "mean": ("Mean", [F, P], {}),
     "equal": ("Equal", [I, J], {}), "less": ("Less", [F, F[0]], {}), "greater_eq": ("GreaterOrEqual", [I, J], {}),
@@ -43,6 +45,7 @@ CASES = {
     # unary
     **{op.lower(): (op, [F], {}) for op in ("Neg", "Abs", "Floor", "Ceil", "Sign", "Relu", "Identity")},
     "round_half_even": ("Round", [np.array([0.5, 1.5, 2.5, -0.5, -1.5], np.float32)], {}),
+    "mish": ("Mish", [F * 10], {}), "mod_int_fmod": ("Mod", [I, J], {"fmod": 1}),
     "sqrt": ("Sqrt", [P], {}), "reciprocal": ("Reciprocal", [P], {}), "neg_int": ("Neg", [I], {}),
     "isnan": ("IsNaN", [SPECIAL], {}), "isinf": ("IsInf", [SPECIAL], {}),
     "isinf_positive": ("IsInf", [SPECIAL], {"detect_negative": 0}),
@@ -61,8 +64,14 @@ CASES = {
     "slice_clamped": ("Slice", [I, i64(1, -100), i64(100, 2)], {}),
     "concat": ("Concat", [F, F[:, :2]], {"axis": 1}), "concat_ints": ("Concat", [i64(1), i64(2, 3)], {"axis": 0}),
     "gather": ("Gather", [F, i64(2, -1, 0)], {"axis": 1}), "gather_scalar": ("Gather", [J, np.int64(-1)], {}),
+    "gather_elements": ("GatherElements", [F, i64(0, 1, -1, 2, 0, 3, 1, 1, -4, 0, 2, 2).reshape(2, 3, 2)], {"axis": 2}),
+    "gather_elements_axis0": ("GatherElements", [I, i64(1, 0, -1, 0, 1, 1).reshape(2, 3)], {}),
     "gather_nd": ("GatherND", [F, i64(1, 2, 0, -1).reshape(2, 2)], {}),
     "gather_nd_batch": ("GatherND", [F, i64(2, -3).reshape(2, 1, 1)], {"batch_dims": 1}),
+    "scatter_nd": ("ScatterND", [F, i64(1, 0, 0, 2).reshape(2, 2), F[:2, 0] * 3], {}),
+    "scatter_nd_add_duplicates": ("ScatterND", [I, i64(1, 1, 0).reshape(3, 1), I[[0, 1, 1]] * 2], {"reduction": "add"}),
+    "scatter_nd_mul_elements": ("ScatterND", [F, i64(0, 1, 2, 1, 2, 3).reshape(2, 3), F[0, 0, :2]],
+                                {"reduction": "mul"}),
     "expand": ("Expand", [F[:, :1], i64(2, 5, 4)], {}), "tile": ("Tile", [I, i64(2, 3)], {}),
     "split": ("Split", [F, i64(1, 2)], {"axis": 1}),
     # makers
@@ -74,11 +83,16 @@ CASES = {
     # reductions and matmul
     "reduce_sum": ("ReduceSum", [I, i64(1)], {"keepdims": 0}), "reduce_max": ("ReduceMax", [F, i64(0, 2)], {}),
     "reduce_mean": ("ReduceMean", [F], {}), "reduce_min": ("ReduceMin", [I, i64(0)], {"keepdims": 0}),
+    "reduce_prod": ("ReduceProd", [I, i64(-1)], {}), "reduce_sum_square": ("ReduceSumSquare", [F, i64(1)], {}),
+    "reduce_l1": ("ReduceL1", [I], {"keepdims": 0}), "reduce_l2": ("ReduceL2", [F, i64(-1)], {}),
+    "reduce_log_sum": ("ReduceLogSum", [P, i64(0, 1)], {}), "reduce_log_sum_exp": ("ReduceLogSumExp", [F], {}),
+    "reduce_noop": ("ReduceSumSquare", [F], {"noop_with_empty_axes": 1}),
     "cumsum": ("CumSum", [I, np.int64(1)], {}), "cumsum_reverse_exclusive": ("CumSum", [F, np.int32(-1)],
                                                                         {"reverse": 1, "exclusive": 1}),
     "matmul": ("MatMul", [F[0], F[1].T.copy()], {}), "clip": ("Clip", [F, np.float32(-0.5), np.float32(0.5)], {}),
 }
-INEXACT = {"CumSum", "Pow", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Mean", "ReduceMean", "MatMul", "Sum"}
+INEXACT = {"Mish", "CumSum", "Pow", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Mean", "ReduceMean", "MatMul", "Sum",
+           "ReduceSumSquare", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp"}
 
 
 def one_node(op: str, inputs: list, attrs: dict, n_out: int = 1) -> bytes:

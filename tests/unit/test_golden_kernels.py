@@ -59,6 +59,9 @@ CASES = {
                          [("out",)]), {}),
     "cumsum": (_model([helper.make_node("CumSum", ["x", "axis"], ["out"], exclusive=1)], [("x", F, [3, 5])],
                       [("out",)], [helper.make_tensor("axis", I, [], [1])]), {}),
+    "scatter_nd": (_model([helper.make_node("ScatterND", ["x", "i", "u"], ["out"], reduction="add")],
+                          [("x", F, [4, 3, 5]), ("u", F, [2, 3, 5])], [("out",)],
+                          [helper.make_tensor("i", I, [2, 1], [2, -1])]), {}),
     "concat": (_model([helper.make_node("Relu", ["a"], ["r"]), helper.make_node("Concat", ["r", "b"], ["out"], axis=1)],
                       [("a", F, [2, 3]), ("b", F, [2, 5])], [("out",)]), {}),
 }

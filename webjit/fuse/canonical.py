@@ -1,6 +1,7 @@
 """Canonical forms: Gemm as MatMul plus elementwise, Split as slices, weights over the binding limit split."""
 from __future__ import annotations
 
+from ..errors import WebjitError
 from ..ir import Graph, Node
 from ..space import DEFAULT_LIMITS
 from .rewrite import Rewriter
@@ -34,6 +35,10 @@ def canonicalize(g: Graph) -> None:
                     code.append((y.dtype, "Add", (("t", len(code) - 2), ("t", len(code) - 1)), ()))
                 out.append(Node("Elementwise", f"{n.name}_epilogue", ins, [y.name], {"code": tuple(code)}))
         elif n.op == "Dropout":
+            training, ratio = g.const(n.input(2)), g.const(n.input(1))
+            if training is not None and training.item(0) and (ratio is None or ratio.item(0) != 0):
+                raise WebjitError(f"node '{n.name}' (Dropout): training_mode is true, so its output is random; "
+                                  f"webjit runs models for inference (export the model in eval mode)")
             out.append(Node("Identity", n.name, [n.inputs[0]], [n.outputs[0]]))
         elif n.op == "Split":
             out += _split_to_slices(g, n)

@@ -12,7 +12,10 @@ VIEW_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Slice", 
             "Split", "Gather"}
 DENSE_INPUTS = {"LayerNormalization": (0,), "RMSNorm": (0,), "Softmax": (0,), "LogSoftmax": (0,),
                 "Gather": (0, -1), "GatherElements": (0, 1), "GatherND": (0, 1), "CumSum": (0,), "ReduceMean": (0,),
-                "ReduceSum": (0,), "ReduceMax": (0,), "ReduceMin": (0,)}
+                "ReduceSum": (0,), "ReduceMax": (0,), "ReduceMin": (0,),
+                "ScatterND": (1, 2),
+                **{op: (0,) for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
+                                       "ReduceLogSumExp")}}
 
 
 class Rewriter:

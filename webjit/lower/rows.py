@@ -1,6 +1,8 @@
 """Kernels that reduce along one axis: softmax, layer and RMS normalisation, Reduce*."""
 from __future__ import annotations
 
+import math
+
 from ..tensor import prod
 
 from ..space import ROW_THREADS, Variant, ceil_div, grid
@@ -84,26 +86,31 @@ def _reduce(c, op, axes=None, keepdims=1, noop_with_empty_axes=0):
               "red_shape": [shape[i] for i in axes], "red_strides": [strides[i] for i in axes]}
     total = prod(c.shape(out))
     red = prod(params["red_shape"])
+    if red == 0:  # over no elements: the op's value of the empty set, whatever the input
+        value = EMPTY[op][0 if params["dtype"] in ("float32",) else 1]
+        fill = {"shape": list(c.shape(out)), "out_dtype": params["dtype"], "leaves": [],
+                "code": [[params["dtype"], "Identity", (("c", value, params["dtype"]),), ()]]}
+        return [KernelSpec("elementwise", c.node.name, fill, (), (out,), space_1d(total), bytes=4 * total)]
     return [KernelSpec("reduce", c.node.name, params, (c.base(x),), (out,), space_1d(total),
                        flops=total * red, bytes=4 * total * (red + 1))]
 
 
-def ReduceMean(c, **kw):
-    return _reduce(c, "mean", **kw)
+# reduce op -> its value over no elements (float, int)
+EMPTY = {"sum": (0.0, 0), "mean": (math.nan, 0), "max": (-math.inf, -2**31), "min": (math.inf, 2**31 - 1),
+         "prod": (1.0, 1), "sum_square": (0.0, 0), "l1": (0.0, 0), "l2": (0.0, 0), "log_sum": (-math.inf, 0),
+         "log_sum_exp": (-math.inf, 0)}
+# ONNX Reduce op -> the reduce kernel's op (see the REDUCE tables of the renderers)
+REDUCE_OPS = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min", "ReduceProd": "prod",
+              "ReduceSumSquare": "sum_square", "ReduceL1": "l1", "ReduceL2": "l2", "ReduceLogSum": "log_sum",
+              "ReduceLogSumExp": "log_sum_exp"}
 
 
-def ReduceSum(c, **kw):
-    return _reduce(c, "sum", **kw)
-
-
-def ReduceMax(c, **kw):
-    return _reduce(c, "max", **kw)
-
-
-def ReduceMin(c, **kw):
-    return _reduce(c, "min", **kw)
+def _reduce_op(name: str):
+    def lowering(c, *, axes=None, keepdims=1, noop_with_empty_axes=0):
+        return _reduce(c, REDUCE_OPS[name], axes, keepdims, noop_with_empty_axes)
+    lowering.__name__ = lowering.__qualname__ = name
+    return lowering
 
 
 OPS = {"Softmax": Softmax, "LogSoftmax": LogSoftmax, "LayerNormalization": LayerNormalization,
-       "RMSNorm": RMSNorm, "ReduceMean": ReduceMean, "ReduceSum": ReduceSum, "ReduceMax": ReduceMax,
-       "ReduceMin": ReduceMin}
+       "RMSNorm": RMSNorm, **{name: _reduce_op(name) for name in REDUCE_OPS}}
