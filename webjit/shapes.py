@@ -348,7 +348,8 @@ def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict | 
         ins = [g.values[i] if i else None for i in node.inputs]
         if node.op not in SHAPE_FNS and node.op not in FOLD_ONLY:
             raise _unsupported(node, g.opset)
-        if (all(v.const is not None for v in ins if v) and fold.folds(node, [v and v.const for v in ins])
+        if (all(v.const is not None for v in ins if v)
+                and _malformed_is_an_error(node, fold.folds, node, [v and v.const for v in ins])
                 or node.op in ("Shape", "Size")):
             for name, arr in zip(node.outputs, _malformed_is_an_error(node, _fold, node, g)):
                 if name:

@@ -91,6 +91,7 @@ def lower(g: Graph) -> list[KernelSpec]:
         if unknown:
             raise UnsupportedOp(f"node '{node.name}': op {node.op} has no attribute "
                                 f"{', '.join(repr(a) for a in unknown)} (it takes {', '.join(sorted(_keywords(fn))) or 'none'})")
+        _check_attribute_types(node, fn)
         for spec in fn(Ctx(g, node), **{k: v for k, v in node.attrs.items()}):
             specs.append(replace(spec, name=f"k{len(specs):02d}_{spec.kind}"))
     return specs
@@ -102,3 +103,14 @@ def _keywords(fn) -> set[str] | None:
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return None
     return {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+
+
+def _check_attribute_types(node: Node, fn) -> None:
+    """An attribute whose ONNX default is a number must be a number (a damaged model can hold a list there)."""
+    params = inspect.signature(fn).parameters
+    for name, value in node.attrs.items():
+        p = params.get(name)
+        if p is not None and isinstance(p.default, (int, float)) and not isinstance(p.default, bool) \
+                and not isinstance(value, (int, float)):
+            raise UnsupportedOp(f"node '{node.name}': attribute '{name}' of op {node.op} must be a number, "
+                                f"not {type(value).__name__}")
