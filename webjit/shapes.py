@@ -9,6 +9,7 @@ from typing import Callable
 
 from . import fold
 from .errors import UnsupportedOp, WebjitError
+from .shapes_quant import NO_FOLD, QUANT_SHAPES
 from .ir import Graph, Node, Shape, Value
 from .tensor import Tensor, prod
 
@@ -231,6 +232,7 @@ SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
     "GatherElements": lambda c: [(c.ins[0].dtype, c.shape(1))],
     "ReduceMean": _reduce, "ReduceSum": _reduce, "ReduceMax": _reduce, "ReduceMin": _reduce,
     "LayerNormalization": _layernorm,
+    **QUANT_SHAPES,
 }
 
 
@@ -313,7 +315,7 @@ def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict | 
         ins = [g.values[i] if i else None for i in node.inputs]
         if node.op not in SHAPE_FNS and node.op not in FOLD_ONLY:
             raise _unsupported(node, g.opset)
-        if all(v.const is not None for v in ins if v) or node.op in ("Shape", "Size"):
+        if (all(v.const is not None for v in ins if v) and node.op not in NO_FOLD) or node.op in ("Shape", "Size"):
             for name, arr in zip(node.outputs, _fold(node, g)):
                 if name:
                     g.values[name] = Value(name, arr.dtype.name, tuple(arr.shape), arr)

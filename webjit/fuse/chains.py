@@ -217,6 +217,8 @@ def fuse_epilogue(g: Graph) -> None:
             if min(len(g.values[i].shape) for i in mm.inputs[:2]) < 2 or (found := _epilogue_target(r, y)) is None:
                 continue
             e, via = found
+            if g.values[e.outputs[0]].dtype != "float32":
+                continue  # matmul kernels store float32
             old_leaves, old_code = mm.inputs[2:], mm.attrs.get("epilogue")
             if old_code and via != y and any(d != 1 for l in old_leaves for d in g.values[l].shape[:-1]):
                 continue  # earlier epilogue inputs could not follow the reshape

@@ -1,0 +1,176 @@
+"""Quantization ops as the nodes webjit has kernels for.
+
+  decompose_quant  DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear -> Elementwise code (and ReduceMin /
+                   ReduceMax for the dynamic range); MatMulInteger with B computed at run time -> Elementwise
+                   (zero points subtracted, as float32) + MatMul + Cast to int32
+
+Integer semantics follow onnxruntime: x / scale rounded half to even, plus the zero point, saturated to the
+type's range. Integer products summed in float32 are exact while every partial sum stays below 2^24.
+"""
+from __future__ import annotations
+
+from ..ir import Graph, Node
+from ..tensor import INT_RANGE
+from .rewrite import Rewriter, reorder_and_prune
+
+F = "float32"
+
+
+class _Code:
+    """Elementwise code under construction: leaves, lines, and the value of each argument."""
+
+    def __init__(self, r: Rewriter, out_rank: int, axis: int | None = None):
+        self.r, self.rank, self.axis = r, out_rank, axis
+        self.leaves: list[str] = []
+        self.lines: list[tuple] = []
+
+    def arg(self, name: str):
+        """An input: an inline scalar when constant, else a leaf (a per-axis 1-D constant is reshaped to broadcast
+        along `axis`)."""
+        v = self.r.g.values[name]
+        if v.const is not None and v.const.size == 1:
+            dt = F if v.dtype == F else "int32"
+            return ("c", v.const.item(0), dt)
+        if len(v.shape) == 1 and self.axis is not None and self.rank > 1:
+            shape = (v.shape[0],) + (1,) * (self.rank - 1 - self.axis)
+            if v.const is None:
+                raise ValueError(f"per-axis '{name}' is computed at run time")
+            name = self.r.new_const(f"{name}_axis", v.const.reshape(shape))
+        if name not in self.leaves:
+            self.leaves.append(name)
+        return ("x", self.leaves.index(name))
+
+    def line(self, dtype: str, op: str, *args, **attrs):
+        self.lines.append((dtype, op, tuple(args), tuple(sorted(attrs.items()))))
+        return ("t", len(self.lines) - 1)
+
+    def node(self, name: str, out: str) -> Node:
+        return Node("Elementwise", name, list(self.leaves), [out], {"code": tuple(self.lines)})
+
+
+def _float(c: _Code, a):
+    return a if a[0] == "c" and a[2] == F else ("c", float(a[1]), F) if a[0] == "c" else c.line(F, "Cast", a)
+
+
+def dequantize(c: _Code, x, scale, zp=None):
+    """(x - zero point) * scale, in float32."""
+    v = _float(c, x)
+    if zp is not None:
+        v = c.line(F, "Sub", v, _float(c, zp))
+    return c.line(F, "Mul", v, scale)
+
+
+def quantize(c: _Code, x, scale, zp, dtype: str):
+    """saturate(round_half_even(x / scale) + zero point), as `dtype`."""
+    lo, hi = INT_RANGE[dtype]
+    v = c.line(F, "Round", c.line(F, "Div", x, scale))
+    if zp is not None:
+        v = c.line(F, "Add", v, _float(c, zp))
+    v = c.line(F, "Clip", v, ("c", float(lo), F), ("c", float(hi), F))
+    return c.line(dtype, "Cast", v)
+
+
+def _axis(g: Graph, n: Node) -> int:
+    rank = len(g.values[n.inputs[0]].shape)
+    return n.attrs.get("axis", 1) % max(rank, 1)
+
+
+def _dequantize_linear(r: Rewriter, n: Node) -> list[Node]:
+    if n.attrs.get("block_size", 0):
+        raise ValueError("blocked DequantizeLinear")
+    c = _Code(r, len(r.g.values[n.outputs[0]].shape), _axis(r.g, n))
+    zp = c.arg(n.input(2)) if n.input(2) else None
+    dequantize(c, c.arg(n.inputs[0]), c.arg(n.inputs[1]), zp)
+    return [c.node(n.name, n.outputs[0])]
+
+
+def _quantize_linear(r: Rewriter, n: Node) -> list[Node]:
+    if n.attrs.get("block_size", 0):
+        raise ValueError("blocked QuantizeLinear")
+    out = r.g.values[n.outputs[0]]
+    if out.dtype not in ("int8", "uint8"):
+        raise ValueError(f"QuantizeLinear to {out.dtype}")
+    c = _Code(r, len(out.shape), _axis(r.g, n))
+    zp = c.arg(n.input(2)) if n.input(2) else None
+    quantize(c, c.arg(n.inputs[0]), c.arg(n.inputs[1]), zp, out.dtype)
+    return [c.node(n.name, n.outputs[0])]
+
+
+def dynamic_range(r: Rewriter, n: Node, x: str, scale: str, zp: str) -> list[Node]:
+    """The scale and zero point DynamicQuantizeLinear takes from x's range (extended to hold 0):
+    scale = (max - min) / 255 (1 when max == min), zero point = round(saturate(0 - min / scale))."""
+    like = r.g.values[scale]
+    lo, hi = r.new_value(f"{n.name}_min", like, (), F), r.new_value(f"{n.name}_max", like, (), F)
+    nodes = [Node("ReduceMin", f"{n.name}_min", [x], [lo], {"keepdims": 0}),
+             Node("ReduceMax", f"{n.name}_max", [x], [hi], {"keepdims": 0})]
+    c = _Code(r, 0)
+    mn = c.line(F, "Min", c.arg(lo), ("c", 0.0, F))
+    mx = c.line(F, "Max", c.arg(hi), ("c", 0.0, F))
+    s = c.line(F, "Div", c.line(F, "Sub", mx, mn), ("c", 255.0, F))
+    c.line(F, "Where", c.line("bool", "Equal", mx, mn), ("c", 1.0, F), s)
+    nodes.append(c.node(f"{n.name}_scale", scale))
+    c = _Code(r, 0)
+    mn = c.line(F, "Min", c.arg(lo), ("c", 0.0, F))
+    z = c.line(F, "Sub", ("c", 0.0, F), c.line(F, "Div", mn, c.arg(scale)))
+    z = c.line(F, "Round", c.line(F, "Clip", z, ("c", 0.0, F), ("c", 255.0, F)))
+    c.line("uint8", "Cast", z)
+    nodes.append(c.node(f"{n.name}_zero_point", zp))
+    return nodes
+
+
+def _dynamic_quantize_linear(r: Rewriter, n: Node) -> list[Node]:
+    x, (y, scale, zp) = n.inputs[0], n.outputs
+    scale = scale or r.new_value(f"{n.name}_scale", r.g.values[x], (), F)
+    zp = zp or r.new_value(f"{n.name}_zp", r.g.values[x], (), "uint8")
+    nodes = dynamic_range(r, n, x, scale, zp)
+    if y:
+        c = _Code(r, len(r.g.values[y].shape))
+        quantize(c, c.arg(x), c.arg(scale), c.arg(zp), "uint8")
+        nodes.append(c.node(n.name, y))
+    return nodes
+
+
+def _centered(r: Rewriter, n: Node, x: str, zp: str, axis: int | None, tag: str) -> tuple[str, Node]:
+    """x - zero point as float32 (the integer value a MatMulInteger operand stands for)."""
+    v = r.g.values[x]
+    c = _Code(r, len(v.shape), axis)
+    a = _float(c, c.arg(x))
+    if zp:
+        a = c.line(F, "Sub", a, _float(c, c.arg(zp)))
+    else:
+        c.line(F, "Identity", a)
+    out = r.new_value(f"{n.name}_{tag}", v, dtype=F)
+    return out, c.node(f"{n.name}_{tag}", out)
+
+
+def _matmul_integer(r: Rewriter, n: Node) -> list[Node]:
+    a, b = n.inputs[:2]
+    rank_a = len(r.g.values[a].shape)
+    a2, na = _centered(r, n, a, n.input(2), rank_a - 2 if rank_a > 1 else None, "a")
+    b2, nb = _centered(r, n, b, n.input(3), None, "b")
+    y = r.g.values[n.outputs[0]]
+    acc = r.new_value(f"{n.name}_acc", y, dtype=F)
+    c = _Code(r, len(y.shape))
+    c.line("int32", "Cast", c.arg(acc))
+    return [na, nb, Node("MatMul", n.name, [a2, b2], [acc]), c.node(f"{n.name}_int", n.outputs[0])]
+
+
+DECOMPOSE = {"DequantizeLinear": _dequantize_linear, "QuantizeLinear": _quantize_linear,
+             "DynamicQuantizeLinear": _dynamic_quantize_linear, "MatMulInteger": _matmul_integer}
+
+
+def decompose_quant(g: Graph) -> None:
+    from ..errors import UnsupportedOp
+    r = Rewriter(g)
+    out: list[Node] = []
+    for n in g.nodes:
+        fn = DECOMPOSE.get(n.op)
+        if fn is None:
+            out.append(n)
+            continue
+        try:
+            out += fn(r, n)
+        except ValueError as e:
+            raise UnsupportedOp(f"node '{n.name}': op {n.op} (opset {g.opset}) is not supported: {e}") from None
+    g.nodes = out
+    reorder_and_prune(g)
