@@ -101,7 +101,18 @@ def matmul(p, v, inb, outb) -> dict:
             "a": _access(inb[p["a"]["slot"]], p["a"]["access"], r, ("m", "k")),
             "b": _access(inb[p["b"]["slot"]], p["b"]["access"], r, ("k", "n")),
             "out": {"base": outb[0], "batch": 4 * m * n, "m": 4 * n},
-            "leaves": _leaves(p, inb, r), "lines": lines, "coords_used": coords}
+            "leaves": _leaves(p, inb, r), "lines": lines, "coords_used": coords, "quant": _quant(p, inb)}
+
+
+def _quant(p, inb) -> dict | None:
+    """Byte bases and row sizes of a quantized B (lower/quant.py), its zero points and scales."""
+    q = p.get("quant")
+    if q is None:
+        return None
+    row = q["NP"] * q["bits"] // 8
+    return {"bits": q["bits"], "signed": q["signed"], "bs": q["bs"], "row": row, "zero": literal(q["zero"], "float32"),
+            "zp": {"base": inb[q["zp"]], "row": row} if q["zp"] is not None else None,
+            "scale": {"base": inb[q["scale"]], "row": 4 * q["NS"]} if q["scale"] is not None else None}
 
 
 def attention(p, v, inb, outb) -> dict:

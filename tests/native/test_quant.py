@@ -98,3 +98,47 @@ QUANT = [dequantize_per_tensor_uint8, dequantize_per_axis_int8, quantize_per_ten
 def test_quantization_op_matches_onnxruntime_in_every_variant(case):
     model, feeds, options = case(np.random.default_rng(0))
     check_op(model, feeds, **options)
+
+
+def matmul_nbits_model(rng, m_shape, k, n, block, *, zero_points, bias, bits=4):
+    """A com.microsoft MatMulNBits layer with random packed weights, block scales and (packed) zero points. Values
+    in the padding of the last block are random too: onnxruntime ignores them, and so must webjit."""
+    from onnx import TensorProto, helper as oh, numpy_helper as nh
+    nb = -(-k // block)
+    inits = {"w": rng.integers(0, 256, (n, nb, block * bits // 8)).astype(np.uint8),
+             "s": rng.uniform(0.005, 0.05, n * nb).astype(F)}
+    names = ["x", "w", "s"]
+    if zero_points:
+        inits["z"] = rng.integers(0, 256, n * -(-nb * bits // 8)).astype(np.uint8)
+        names.append("z")
+    if bias:
+        inits["b"] = f32(rng, n)
+        names += [""] * (5 - len(names)) + ["b"]
+    x = f32(rng, *m_shape, k)
+    nd = oh.make_node("MatMulNBits", names, ["y"], domain="com.microsoft", K=k, N=n, bits=bits, block_size=block)
+    graph = oh.make_graph([nd], "case", [oh.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                          [oh.make_tensor_value_info("y", TensorProto.FLOAT, (*m_shape, n))],
+                          [nh.from_array(a, name) for name, a in inits.items()])
+    model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17), oh.make_opsetid("com.microsoft", 1)],
+                          ir_version=9)
+    return model, {"x": x}
+
+
+def _nbits(m_shape, k, n, block, zero_points, bias):
+    def case(rng):
+        model, feeds = matmul_nbits_model(rng, m_shape, k, n, block, zero_points=zero_points, bias=bias)
+        return model, feeds, {"atol": 1e-4, "rtol": 1e-4}
+    case.__name__ = (f"matmul_nbits_block{block}_k{k}_n{n}" + ("_zero_points" if zero_points else "_symmetric")
+                     + ("_bias" if bias else ""))
+    return case
+
+
+NBITS = [_nbits((2, 5), 50, 7, 16, True, False), _nbits((3,), 64, 9, 32, False, True),
+         _nbits((1, 4), 100, 13, 64, True, True), _nbits((6,), 130, 5, 128, False, False)]
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("case", NBITS, ids=lambda c: c.__name__)
+def test_matmul_nbits_matches_onnxruntime_in_every_variant(case):
+    model, feeds, options = case(np.random.default_rng(0))
+    check_op(model, feeds, **options)

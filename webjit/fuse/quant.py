@@ -1,5 +1,8 @@
 """Quantization ops as the nodes webjit has kernels for.
 
+  quantized_matmuls  MatMulInteger with a constant 2-D B, com.microsoft MatMulNBits -> QMatMul: a matmul whose B
+                   stays quantized (packed words, see quant_pack.py) with per-block scales and zero points, unpacked
+                   and scaled as the kernel loads it. B(k, n) = (q(k, n) - zero(k / bs, n)) * scale(k / bs, n)
   decompose_quant  DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear -> Elementwise code (and ReduceMin /
                    ReduceMax for the dynamic range); MatMulInteger with B computed at run time -> Elementwise
                    (zero points subtracted, as float32) + MatMul + Cast to int32
@@ -10,7 +13,8 @@ type's range. Integer products summed in float32 are exact while every partial s
 from __future__ import annotations
 
 from ..ir import Graph, Node
-from ..tensor import INT_RANGE
+from ..tensor import INT_RANGE, Tensor
+from .quant_pack import nibbles, pack, padded_columns, transposed_bytes
 from .rewrite import Rewriter, reorder_and_prune
 
 F = "float32"
@@ -172,5 +176,84 @@ def decompose_quant(g: Graph) -> None:
             out += fn(r, n)
         except ValueError as e:
             raise UnsupportedOp(f"node '{n.name}': op {n.op} (opset {g.opset}) is not supported: {e}") from None
+    g.nodes = out
+    reorder_and_prune(g)
+
+
+def _qmatmul(r: Rewriter, n: Node, a: str, out: str, w: Tensor, *, bits: int, signed: bool, bs: int,
+             scale: Tensor | None = None, zp: Tensor | None = None, zero: float = 0.0) -> Node:
+    """A QMatMul node: inputs A, the packed B words, then the scales and packed zero points where they exist."""
+    inputs = [a, r.new_const(f"{n.name}_qweight", w)]
+    if scale is not None:
+        inputs.append(r.new_const(f"{n.name}_qscale", scale))
+    if zp is not None:
+        inputs.append(r.new_const(f"{n.name}_qzero", zp))
+    attrs = {"bits": bits, "signed": signed, "bs": bs, "scale": scale is not None, "zp": zp is not None,
+             "zero": float(zero), "operands": len(inputs)}
+    return Node("QMatMul", n.name, inputs, [out], attrs)
+
+
+def _from_matmul_integer(r: Rewriter, n: Node) -> list[Node] | None:
+    b = r.g.values[n.inputs[1]]
+    zb = r.g.values[n.input(3)] if n.input(3) else None
+    if b.const is None or len(b.shape) != 2 or (zb is not None and (zb.const is None or zb.const.size not in (1, b.shape[1]))):
+        return None
+    k, cols = b.shape
+    rank_a = len(r.g.values[n.inputs[0]].shape)
+    a2, na = _centered(r, n, n.inputs[0], n.input(2), rank_a - 2 if rank_a > 1 else None, "a")
+    zero, zp = 0.0, None
+    if zb is not None and zb.const.size == 1:
+        zero = float(zb.const.item(0))
+    elif zb is not None:
+        zp = pack(zb.const.tobytes(), 1, cols, 8)
+    y = r.g.values[n.outputs[0]]
+    acc = r.new_value(f"{n.name}_acc", y, dtype=F)
+    mm = _qmatmul(r, n, a2, acc, pack(b.const.tobytes(), k, cols, 8), bits=8, signed=b.dtype == "int8", bs=k,
+                  zp=zp, zero=zero)
+    c = _Code(r, len(y.shape))
+    c.line("int32", "Cast", c.arg(acc))  # exact: the sum is an integer (below 2^24 in magnitude, see the module)
+    return [na, mm, c.node(f"{n.name}_int", n.outputs[0])]
+
+
+def _from_matmul_nbits(r: Rewriter, n: Node) -> list[Node]:
+    k, cols, bits, bs = (n.attrs.get(x) for x in ("K", "N", "bits", "block_size"))
+    bits = bits or 4
+    g = r.g
+    w, scales = g.const(n.inputs[1]), g.const(n.inputs[2])
+    zp = g.const(n.input(3)) if n.input(3) else None
+    if bits not in (4, 8) or not bs or w is None or scales is None or (n.input(3) and zp is None):
+        raise ValueError("MatMulNBits needs 4 or 8 bits and constant weights, scales and zero points")
+    if n.input(4):
+        raise ValueError("MatMulNBits with g_idx")
+    if g.values[n.inputs[0]].dtype != F or scales.dtype != F or (zp is not None and zp.dtype != "uint8"):
+        raise ValueError("MatMulNBits on float32 with uint8 zero points")
+    nb = -(-k // bs)
+    q = nibbles(w.tobytes()) if bits == 4 else w.tobytes()
+    packed = pack(transposed_bytes(q, cols, nb * bs, k), k, cols, bits)
+    scale = padded_columns(scales.reshape(cols, nb).T, cols)
+    zpack = None
+    if zp is not None:
+        z = nibbles(zp.tobytes()) if bits == 4 else zp.tobytes()
+        zpack = pack(transposed_bytes(z, cols, len(z) // cols, nb), nb, cols, bits)
+    y = g.values[n.outputs[0]]
+    out = r.new_value(f"{n.name}_mm", y) if n.input(5) else n.outputs[0]
+    nodes = [_qmatmul(r, n, n.inputs[0], out, packed, bits=bits, signed=False, bs=bs, scale=scale, zp=zpack,
+                      zero=2 ** (bits - 1))]
+    if n.input(5):
+        nodes.append(Node("Add", f"{n.name}_bias", [out, n.inputs[5]], [n.outputs[0]]))
+    return nodes
+
+
+def quantized_matmuls(g: Graph) -> None:
+    from ..errors import UnsupportedOp
+    r = Rewriter(g)
+    out: list[Node] = []
+    for n in g.nodes:
+        try:
+            new = (_from_matmul_integer(r, n) if n.op == "MatMulInteger" else
+                   _from_matmul_nbits(r, n) if n.op == "MatMulNBits" and n.domain == "com.microsoft" else None)
+        except ValueError as e:
+            raise UnsupportedOp(f"node '{n.name}': op {n.op} is not supported: {e}") from None
+        out += [n] if new is None else new
     g.nodes = out
     reorder_and_prune(g)

@@ -68,9 +68,9 @@ class Ctx:
         return UnsupportedOp(f"node '{n.name}': op {n.op} (opset {self.g.opset}) is not supported: {why}")
 
 
-from . import elementwise, matmul, attention, rows, gather  # noqa: E402  (they register themselves)
+from . import elementwise, matmul, attention, rows, gather, quant  # noqa: E402  (they register themselves)
 
-REGISTRY = {**elementwise.OPS, **matmul.OPS, **attention.OPS, **rows.OPS, **gather.OPS}
+REGISTRY = {**elementwise.OPS, **matmul.OPS, **attention.OPS, **rows.OPS, **gather.OPS, **quant.OPS}
 
 
 def lowered_ops() -> list[str]:
