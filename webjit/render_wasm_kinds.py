@@ -179,11 +179,13 @@ def reduce(p, v, inb, outb) -> dict:
 
 
 def gather(p, v, inb, outb) -> dict:
-    rows, inner = p["chunks"], p["inner"]
-    chunks = [{"lo": lo, "hi": hi, "base": inb[i], "block": 4 * (hi - lo) * inner}
+    rows, inner, quant = p["chunks"], p["inner"], p.get("quant")
+    row_bytes = quant["NP"] if quant else 4 * inner  # a quantized table: one byte per value
+    chunks = [{"lo": lo, "hi": hi, "base": inb[i], "block": row_bytes * (hi - lo)}
               for i, (lo, hi) in enumerate(zip(rows, rows[1:]))]
     return {"units": p["outer"] * p["count"], "count": p["count"], "dim": p["dim"], "idx": inb[len(chunks)],
-            "out": outb[0], "row_bytes": 4 * inner, "full": inner // 4, "tail": inner % 4, "chunks": chunks}
+            "out": outb[0], "row_bytes": row_bytes, "out_row_bytes": 4 * inner, "full": inner // 4,
+            "tail": inner % 4, "chunks": chunks, "quant": quant}
 
 
 def gather_elements(p, v, inb, outb) -> dict:

@@ -88,7 +88,22 @@ def dynamic_quantized_linear_layer(rng):
     return make_model(nodes, {"x": x}, {"y": F}, inits), {"x": x}, {"atol": 1e-4, "rtol": 1e-5}
 
 
-QUANT = [dequantize_per_tensor_uint8, dequantize_per_axis_int8, quantize_per_tensor_uint8_with_ties_and_saturation,
+def gather_of_a_uint8_table_then_dequantize(rng):
+    """The embedding form quantize_dynamic writes: Gather rows of a uint8 table, then DequantizeLinear them."""
+    ids = rng.integers(-50, 50, (2, 7)).astype(np.int64)
+    inits = {"t": u8(rng, 50, 37), "s": np.array(0.02, F), "z": np.array(127, np.uint8)}
+    nodes = [node("Gather", ["t", "ids"], ["q"]), node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    return make_model(nodes, {"ids": ids}, {"y": F}, inits), {"ids": ids}, {}
+
+
+def gather_of_a_dequantized_int8_table(rng):
+    ids = rng.integers(0, 30, (9,)).astype(np.int64)
+    inits = {"t": i8(rng, 30, 6), "s": np.array(0.5, F), "z": np.array(-3, np.int8)}
+    nodes = [node("DequantizeLinear", ["t", "s", "z"], ["w"]), node("Gather", ["w", "ids"], ["y"])]
+    return make_model(nodes, {"ids": ids}, {"y": F}, inits), {"ids": ids}, {}
+
+
+QUANT = [gather_of_a_uint8_table_then_dequantize, gather_of_a_dequantized_int8_table, dequantize_per_tensor_uint8, dequantize_per_axis_int8, quantize_per_tensor_uint8_with_ties_and_saturation,
          quantize_per_axis_int8, dynamic_quantize_linear, dynamic_quantize_linear_of_positive_and_zero_inputs,
          matmul_integer_batched_per_column, matmul_integer_without_zero_points, dynamic_quantized_linear_layer]
 

@@ -25,3 +25,11 @@ def test_an_int4_weight_is_planned_as_nibbles_with_block_scales():
     sizes = sorted(w.nbytes for w in plan.weights.values())
     # zero points: 4 blocks x 16 nibbles; weights: 100 rows x 16 nibbles; scales: 4 blocks x 16 float32
     assert sizes == [4 * 16 // 2, 4 * 16 * 4, 100 * 16 // 2]
+
+
+def test_an_int8_embedding_table_is_planned_as_bytes_and_only_gathered_rows_are_dequantized():
+    from native.test_quant import gather_of_a_dequantized_int8_table
+    model, feeds, _ = gather_of_a_dequantized_int8_table(np.random.default_rng(0))
+    plan = compile_model(model, feeds)
+    assert [w.nbytes for w in plan.weights.values()] == [30 * 8]  # 30 rows of 6 bytes, padded to 8
+    assert plan.kernels[0].kind == "gather" and plan.kernels[0].params["quant"]["bits"] == 8

@@ -1,6 +1,7 @@
 """Quantization ops as the nodes webjit has kernels for.
 
-  quantized_matmuls  MatMulInteger with a constant 2-D B, com.microsoft MatMulNBits -> QMatMul: a matmul whose B
+  quantized_weights  Gather of an int8 / uint8 table (or of a DequantizeLinear of one) -> QGather of the table packed
+                   as bytes, then DequantizeLinear of the rows; MatMulInteger with a constant 2-D B, com.microsoft MatMulNBits -> QMatMul: a matmul whose B
                    stays quantized (packed words, see quant_pack.py) with per-block scales and zero points, unpacked
                    and scaled as the kernel loads it. B(k, n) = (q(k, n) - zero(k / bs, n)) * scale(k / bs, n)
   decompose_quant  DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear -> Elementwise code (and ReduceMin /
@@ -244,14 +245,41 @@ def _from_matmul_nbits(r: Rewriter, n: Node) -> list[Node]:
     return nodes
 
 
-def quantized_matmuls(g: Graph) -> None:
+def _dequantized_table(r: Rewriter, n: Node) -> list[Node] | None:
+    """Gather(DequantizeLinear(table) with one scale and zero point) -> DequantizeLinear(Gather(table)): only the
+    gathered rows are dequantized, and the table stays quantized."""
+    dq = r.producer(n.inputs[0], "DequantizeLinear")
+    if dq is None or r.g.const(dq.inputs[0]) is None or any(
+            x and (r.g.const(x) is None or r.g.const(x).size != 1) for x in dq.inputs[1:3]):
+        return None
+    if len(r.uses.get(n.inputs[0], [])) != 1:
+        return None
+    table = r.g.values[dq.inputs[0]]
+    rows = r.new_value(f"{n.name}_q", r.g.values[n.outputs[0]], dtype=table.dtype)
+    return _quantized_gather(r, Node("Gather", n.name, [table.name, n.inputs[1]], [rows], n.attrs)) + [
+        Node("DequantizeLinear", dq.name, [rows, *dq.inputs[1:]], n.outputs, dq.attrs)]
+
+
+def _quantized_gather(r: Rewriter, n: Node) -> list[Node] | None:
+    """Gather of rows of a constant int8 / uint8 table -> QGather: the table packed 4 bytes a word."""
+    t = r.g.const(n.inputs[0])
+    if t is None or t.dtype not in ("int8", "uint8") or t.ndim != 2 or n.attrs.get("axis", 0) % 2 != 0:
+        return None
+    rows, inner = t.shape
+    attrs = {"bits": 8, "signed": t.dtype == "int8", "dim": rows, "inner": inner}
+    return [Node("QGather", n.name, [r.new_const(f"{n.name}_qtable", pack(t.tobytes(), rows, inner, 8)),
+                                     n.inputs[1]], n.outputs, attrs)]
+
+
+def quantized_weights(g: Graph) -> None:
     from ..errors import UnsupportedOp
     r = Rewriter(g)
     out: list[Node] = []
     for n in g.nodes:
         try:
             new = (_from_matmul_integer(r, n) if n.op == "MatMulInteger" else
-                   _from_matmul_nbits(r, n) if n.op == "MatMulNBits" and n.domain == "com.microsoft" else None)
+                   _from_matmul_nbits(r, n) if n.op == "MatMulNBits" and n.domain == "com.microsoft" else
+                   (_dequantized_table(r, n) or _quantized_gather(r, n)) if n.op == "Gather" else None)
         except ValueError as e:
             raise UnsupportedOp(f"node '{n.name}': op {n.op} is not supported: {e}") from None
         out += [n] if new is None else new

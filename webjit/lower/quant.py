@@ -48,4 +48,18 @@ def QMatMul(c, *, bits, signed, bs, scale, zp, zero, operands, epilogue=None):
                        flops=2 * nb * m * n * k, bytes=4 * nb * (m * k + m * n) + wbytes)]
 
 
-OPS = {"QMatMul": QMatMul}
+def QGather(c, *, bits, signed, dim, inner):
+    """Rows of a packed table (one byte per value; rows padded to NP values) gathered as integers."""
+    from . import KernelSpec
+    from ..fuse.quant_pack import row_length
+    from .elementwise import space_1d
+    table, idx = c.node.inputs
+    count = prod(c.shape(idx))
+    params = {"dtype": c.dtype(c.node.outputs[0]), "outer": 1, "dim": dim, "inner": inner, "chunks": [0, dim],
+              "count": count, "quant": {"bits": bits, "signed": bool(signed), "NP": row_length(inner, bits)}}
+    bases, _ = bindings(c, [table, idx])
+    return [KernelSpec("gather", c.node.name, params, tuple(bases), tuple(c.node.outputs), space_1d(count * inner),
+                       bytes=5 * count * inner)]
+
+
+OPS = {"QMatMul": QMatMul, "QGather": QGather}
