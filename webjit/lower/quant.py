@@ -63,3 +63,16 @@ def QGather(c, *, bits, signed, dim, inner):
 
 
 OPS = {"QMatMul": QMatMul, "QGather": QGather}
+
+
+def packed_weights(kernels) -> dict[str, str]:
+    """Weight name -> the values its uint32 words pack ("int8", "uint8", "uint4"), for the bundle's records."""
+    out = {}
+    for k in kernels:
+        q = k.params.get("quant")
+        if q is None:
+            continue
+        kind = ("int" if q["signed"] else "uint") + str(q["bits"])
+        slots = [k.params["b"]["slot"], q.get("zp")] if "b" in k.params else [0]
+        out.update({k.inputs[s]: kind for s in slots if s is not None})
+    return out
