@@ -17,7 +17,8 @@ MAX_REPORTED = 12  # failing (kernel, variant) pairs shown in full in one assert
 POISON = 0x7FC0DEAD  # written over every intermediate buffer before each run: a NaN as f32, 2143346349 as i32
 OPSET = 17
 ELEM = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64,
-        np.dtype(np.int32): TensorProto.INT32, np.dtype(np.bool_): TensorProto.BOOL}
+        np.dtype(np.int32): TensorProto.INT32, np.dtype(np.bool_): TensorProto.BOOL,
+        np.dtype(np.int8): TensorProto.INT8, np.dtype(np.uint8): TensorProto.UINT8}
 
 
 # -- building graphs -----------------------------------------------------------------------------------------------

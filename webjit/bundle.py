@@ -27,6 +27,7 @@ from . import compile as compile_model
 from .bundle_wasm import write_wasm
 from .errors import WebjitError
 from .files import replace_dir
+from .lower.quant import packed_weights
 from .plan import ALIGN, Plan, nbytes
 from .progress import Progress
 from .render_wgsl import render
@@ -191,6 +192,7 @@ def _write_weights(plans: list[Plan], writer: _Writer, weight_format: str = "fp3
         plan = plans[c]
         order = list(dict.fromkeys([n for k in plan.kernels for n in k.inputs if n in plan.weights]
                                    + sorted(plan.weights)))
+        packs = packed_weights(plan.kernels)
         for name in order:
             arr = plan.weights[name]
             digest = hashlib.sha256(arr.data)  # the weight's bytes are not copied
@@ -202,7 +204,7 @@ def _write_weights(plans: list[Plan], writer: _Writer, weight_format: str = "fp3
             known[key] = indices[c][name] = len(records)
             stored, extra = _stored(name, arr, weight_format)
             records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": arr.nbytes}
-                           | extra | {"parts": _pack(stored, shards)})
+                           | extra | ({"packs": packs[name]} if name in packs else {}) | {"parts": _pack(stored, shards)})
     bar = Progress("weights", len(shards))
     shard_records = []
     for i, shard in enumerate(shards):

@@ -14,7 +14,8 @@ from .lower import KernelSpec
 from .tensor import Tensor, prod
 
 ALIGN = 256  # minStorageBufferOffsetAlignment on every WebGPU device
-DEVICE_DTYPES = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32"}
+DEVICE_DTYPES = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32",
+                 "int8": "int32", "uint8": "int32", "uint32": "uint32"}  # uint32: packed quantized weights
 
 
 def _device_dtype(name: str, dtype: str) -> str:

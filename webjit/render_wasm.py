@@ -42,7 +42,7 @@ MAX_THREADS = 16    # threads the scratch area serves
 PAGE = 65536
 
 # dtype -> how its lanes are held: f32, i32, or bool (a lane mask, stored as 0/1 in 4 bytes)
-TYPES = {"float32": "f32", "int64": "i32", "int32": "i32", "bool": "bool"}
+TYPES = {"float32": "f32", "int64": "i32", "int32": "i32", "bool": "bool", "int8": "i32", "uint8": "i32", "uint32": "i32"}
 
 ZERO, ONE_F, ONE_I = "(v128.const i32x4 0 0 0 0)", "(v128.const f32x4 1 1 1 1)", "(v128.const i32x4 1 1 1 1)"
 # One line per op over v128 operands {0}, {1}, {2}; {a[...]}: attributes (as vectors). By operand type.

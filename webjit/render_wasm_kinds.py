@@ -101,7 +101,18 @@ def matmul(p, v, inb, outb) -> dict:
             "a": _access(inb[p["a"]["slot"]], p["a"]["access"], r, ("m", "k")),
             "b": _access(inb[p["b"]["slot"]], p["b"]["access"], r, ("k", "n")),
             "out": {"base": outb[0], "batch": 4 * m * n, "m": 4 * n},
-            "leaves": _leaves(p, inb, r), "lines": lines, "coords_used": coords}
+            "leaves": _leaves(p, inb, r), "lines": lines, "coords_used": coords, "quant": _quant(p, inb)}
+
+
+def _quant(p, inb) -> dict | None:
+    """Byte bases and row sizes of a quantized B (lower/quant.py), its zero points and scales."""
+    q = p.get("quant")
+    if q is None:
+        return None
+    row = q["NP"] * q["bits"] // 8
+    return {"bits": q["bits"], "signed": q["signed"], "bs": q["bs"], "row": row, "zero": literal(q["zero"], "float32"),
+            "zp": {"base": inb[q["zp"]], "row": row} if q["zp"] is not None else None,
+            "scale": {"base": inb[q["scale"]], "row": 4 * q["NS"]} if q["scale"] is not None else None}
 
 
 def attention(p, v, inb, outb) -> dict:
@@ -171,11 +182,13 @@ def reduce(p, v, inb, outb) -> dict:
 
 
 def gather(p, v, inb, outb) -> dict:
-    rows, inner = p["chunks"], p["inner"]
-    chunks = [{"lo": lo, "hi": hi, "base": inb[i], "block": 4 * (hi - lo) * inner}
+    rows, inner, quant = p["chunks"], p["inner"], p.get("quant")
+    row_bytes = quant["NP"] if quant else 4 * inner  # a quantized table: one byte per value
+    chunks = [{"lo": lo, "hi": hi, "base": inb[i], "block": row_bytes * (hi - lo)}
               for i, (lo, hi) in enumerate(zip(rows, rows[1:]))]
     return {"units": p["outer"] * p["count"], "count": p["count"], "dim": p["dim"], "idx": inb[len(chunks)],
-            "out": outb[0], "row_bytes": 4 * inner, "full": inner // 4, "tail": inner % 4, "chunks": chunks}
+            "out": outb[0], "row_bytes": row_bytes, "out_row_bytes": 4 * inner, "full": inner // 4,
+            "tail": inner % 4, "chunks": chunks, "quant": quant}
 
 
 def gather_elements(p, v, inb, outb) -> dict:

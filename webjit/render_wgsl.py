@@ -21,7 +21,8 @@ from .views import contiguous_strides
 TEMPLATES = Path(__file__).parent / "templates_wgsl"
 
 # dtype -> (element type in the storage buffer, type of a value in registers)
-TYPES = {"float32": ("f32", "f32"), "int64": ("i32", "i32"), "int32": ("i32", "i32"), "bool": ("u32", "bool")}
+TYPES = {"float32": ("f32", "f32"), "int64": ("i32", "i32"), "int32": ("i32", "i32"), "bool": ("u32", "bool"),
+         "int8": ("i32", "i32"), "uint8": ("i32", "i32"), "uint32": ("u32", "u32")}
 
 # One line per op. {0}, {1}, {2}: operands; {a[...]}: attributes; F / I: by operand type (float, int or bool).
 FLOAT = {

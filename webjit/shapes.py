@@ -10,6 +10,7 @@ from typing import Callable
 from . import fold
 from .branches import inline_if
 from .errors import UnsupportedOp, WebjitError
+from .shapes_quant import NO_FOLD, QUANT_SHAPES
 from .ir import Graph, Node, Shape, Value
 from .tensor import Tensor, prod
 
@@ -236,6 +237,7 @@ SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
     "LayerNormalization": _layernorm, "ScatterND": lambda c: [(c.ins[0].dtype, c.shape(0))],
     **{op: _reduce for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
                               "ReduceLogSumExp")},
+    **QUANT_SHAPES,
 }
 
 
@@ -348,7 +350,7 @@ def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict | 
         ins = [g.values[i] if i else None for i in node.inputs]
         if node.op not in SHAPE_FNS and node.op not in FOLD_ONLY:
             raise _unsupported(node, g.opset)
-        if (all(v.const is not None for v in ins if v)
+        if (all(v.const is not None for v in ins if v) and node.op not in NO_FOLD
                 and _malformed_is_an_error(node, fold.folds, node, [v and v.const for v in ins])
                 or node.op in ("Shape", "Size")):
             for name, arr in zip(node.outputs, _malformed_is_an_error(node, _fold, node, g)):

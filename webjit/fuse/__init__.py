@@ -1,6 +1,9 @@
 """Stage 3: rewrite the specialised graph into the nodes webjit has kernels for.
 
 Passes, in order:
+  quantized_weights  MatMulInteger (constant B), MatMulNBits -> QMatMul, Gather of int8 tables -> QGather: weights
+                     stay quantized (fuse/quant.py)
+  decompose_quant  QuantizeLinear family, MatMulInteger -> Elementwise, Reduce*, MatMul (fuse/quant.py)
   canonicalize     Gemm -> MatMul + elementwise (transposes as views); Dropout -> Identity; Split -> Slices
   split_weights    weights over the 128 MiB binding limit -> chunks
   layernorm        decomposed ReduceMean/Sub/Pow/Sqrt/Div (+Mul/Add) -> LayerNormalization
@@ -20,11 +23,12 @@ from .canonical import canonicalize, split_large_weights
 from .chains import fold_output_transpose, fuse_attention, fuse_elementwise, fuse_epilogue
 from .layout import resolve_views
 from .norms import fuse_layernorm, fuse_rmsnorm
+from .quant import decompose_quant, quantized_weights
 from .rewrite import ELEMENTWISE, VIEW_OPS
 
 __all__ = ["fuse", "PASSES", "ELEMENTWISE", "VIEW_OPS"]
 
-PASSES = [canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm, fuse_elementwise, fuse_attention,
+PASSES = [quantized_weights, decompose_quant, canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm, fuse_elementwise, fuse_attention,
           fold_output_transpose, fuse_epilogue, resolve_views]
 
 

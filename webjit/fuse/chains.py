@@ -212,19 +212,20 @@ def fuse_epilogue(g: Graph) -> None:
     while changed:
         changed = False
         r = Rewriter(g)
-        for mm in [n for n in g.nodes if n.op == "MatMul"]:
-            y = mm.outputs[0]
+        for mm in [n for n in g.nodes if n.op in ("MatMul", "QMatMul")]:
+            y, ops = mm.outputs[0], mm.attrs.get("operands", 2)  # QMatMul: quantized B with its scales, zero points
             if min(len(g.values[i].shape) for i in mm.inputs[:2]) < 2 or (found := _epilogue_target(r, y)) is None:
                 continue
             e, via = found
-            old_leaves, old_code = mm.inputs[2:], mm.attrs.get("epilogue")
+            if g.values[e.outputs[0]].dtype != "float32":
+                continue  # matmul kernels store float32
+            old_leaves, old_code = mm.inputs[ops:], mm.attrs.get("epilogue")
             if old_code and via != y and any(d != 1 for l in old_leaves for d in g.values[l].shape[:-1]):
                 continue  # earlier epilogue inputs could not follow the reshape
             leaves, code = _with_acc(list(e.inputs), e.attrs["code"], via)
             if old_code:
                 leaves, code = _chain(old_leaves, old_code, leaves, code)
-            fused = Node("MatMul", mm.name, [mm.inputs[0], mm.inputs[1], *leaves], [e.outputs[0]],
-                         {"epilogue": code})
+            fused = Node(mm.op, mm.name, [*mm.inputs[:ops], *leaves], [e.outputs[0]], {**mm.attrs, "epilogue": code})
             g.nodes[g.nodes.index(e)] = fused
             g.nodes = [n for n in g.nodes if n is not mm and via not in n.outputs]
             changed = True

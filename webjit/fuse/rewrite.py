@@ -11,7 +11,8 @@ USES_COORDS = {"Trilu"}  # code that reads output coordinates cannot be recomput
 VIEW_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Slice", "Expand", "Identity", "Dropout",
             "Split", "Gather"}
 DENSE_INPUTS = {"LayerNormalization": (0,), "RMSNorm": (0,), "Softmax": (0,), "LogSoftmax": (0,),
-                "Gather": (0, -1), "GatherElements": (0, 1), "GatherND": (0, 1), "CumSum": (0,), "ReduceMean": (0,),
+                "Gather": (0, -1), "QGather": (1,), "GatherElements": (0, 1), "GatherND": (0, 1), "CumSum": (0,),
+                "ReduceMean": (0,),
                 "ReduceSum": (0,), "ReduceMax": (0,), "ReduceMin": (0,),
                 "ScatterND": (1, 2),
                 **{op: (0,) for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",

@@ -69,9 +69,10 @@ class Ctx:
         return UnsupportedOp(f"node '{n.name}': op {n.op} (opset {self.g.opset}) is not supported: {why}")
 
 
-from . import elementwise, matmul, attention, rows, gather, scatter, tile  # noqa: E402  (they register themselves)
+from . import elementwise, matmul, attention, rows, gather, scatter, tile, quant  # noqa: E402  (they register themselves)
 
-REGISTRY = {**elementwise.OPS, **matmul.OPS, **attention.OPS, **rows.OPS, **gather.OPS, **scatter.OPS, **tile.OPS}
+REGISTRY = {**elementwise.OPS, **matmul.OPS, **attention.OPS, **rows.OPS, **gather.OPS, **scatter.OPS, **tile.OPS,
+            **quant.OPS}
 
 
 def lowered_ops() -> list[str]:
