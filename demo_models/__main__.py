@@ -1,4 +1,5 @@
-"""Export the demo models: ``python -m demo_models [names...|all] [--force]``."""
+"""Export the demo models: ``python -m demo_models [names...|all] [--force]``;
+hub repositories made by Optimum: ``python -m demo_models hub ARCH [ARCH ...]|all [--force]``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from . import MODELS, cache_dir, get, sample_inputs
 
 def main(argv: list[str] | None = None) -> int:
     """Export the requested models (all by default) and print their paths."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hub"]:
+        from .hub import main as hub_main
+        return hub_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m demo_models", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"models to export: {', '.join(MODELS)} or all")
     parser.add_argument("--force", action="store_true", help="export again even if cached")
