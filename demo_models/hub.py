@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _export_lock, _replace_dir, cache_dir, minilm_dir
+from webjit.files import replace_dir
+
+from . import _export_lock, cache_dir, minilm_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "build" / "optimum-venv"
@@ -195,7 +197,7 @@ def _export(archs: list[str], root: Path) -> None:
             (root / f".jobs-{os.getpid()}.json").unlink(missing_ok=True)
         for arch, tmp in tmps.items():
             _lay_out(arch, tmp)
-            _replace_dir(tmp / "repo", root / arch)
+            replace_dir(tmp / "repo", root / arch)
     finally:
         for tmp in tmps.values():
             shutil.rmtree(tmp, ignore_errors=True)
