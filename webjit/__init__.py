@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from .errors import UnsupportedOp, ValidationFailed, WebjitError
+from .float16 import widen_float16
 from .fuse import fuse
 from .ir import Graph
 from .lower import KernelSpec, lower
@@ -31,12 +32,14 @@ def compile(model: str | os.PathLike, shapes: dict[str, tuple] | None = None,
     dump = dump or os.environ.get("WEBJIT_DUMP")
     g = import_onnx(model)
     _dump(dump, "graph.txt", g.dump)
+    half = widen_float16(g)
     g = specialize(g, shapes, values)
     _dump(dump, "graph.specialized.txt", g.dump)
     g = fuse(g, dump=(lambda name, text: _dump(dump, name, text)) if dump else None)
     _dump(dump, "graph.fused.txt", g.dump)
     kernels = lower(g)
     plan = make_plan(g, kernels, reuse=reuse)
+    plan.half_weights = half
     if dump:
         _dump_kernels(Path(dump), plan)
     return plan

@@ -43,13 +43,14 @@ BACKENDS = ("webgpu", "wasm")
 
 
 def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None,
-          values: dict | None = None, *, weights: str = "fp32", reference: bool = True,
+          values: dict | None = None, *, weights: str | None = None, reference: bool = True,
           backends=BACKENDS, buckets: list[str] | None = None) -> Path:
     """Stage entry point: compile `model` for `shapes` / sample `values` and write the bundle to `out`.
     reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime).
     backends: what to write kernels for: "webgpu" (WGSL files) and/or "wasm" (WebAssembly modules).
     buckets: length buckets such as ["16,32,64"] or ["seq=16,32,64"] (see shape_classes): the bundle then serves
-    every size of those dims up to the maximum that `shapes` / `values` give."""
+    every size of those dims up to the maximum that `shapes` / `values` give.
+    weights: "fp32" or "fp16" (see WEIGHT_FORMATS); None: fp16 for a float16 model (its own bytes), else fp32."""
     out = Path(out)
     _check_replaceable(out)
     files = build_files(model, shapes, values, weights=weights, reference=reference, backends=backends,
@@ -68,17 +69,19 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
 
 
 def build_files(model: str | os.PathLike, shapes: dict | None = None, values: dict | None = None, *,
-                weights: str = "fp32", reference: bool = True, backends=BACKENDS,
+                weights: str | None = None, reference: bool = True, backends=BACKENDS,
                 buckets: list[str] | None = None) -> dict[str, bytes]:
     """The bundle `build` writes, in memory: path -> bytes, "manifest.json" last. Needs neither numpy nor a file
     system beyond reading the model, so it also runs in a browser (inbrowser.py)."""
-    if weights not in WEIGHT_FORMATS:
+    if weights is not None and weights not in WEIGHT_FORMATS:
         raise WebjitError(f"weights '{weights}' is not supported; choose from {', '.join(WEIGHT_FORMATS)}")
     if not backends or any(b not in BACKENDS for b in backends):
         raise WebjitError(f"backends {','.join(backends)}: choose one or more of {', '.join(BACKENDS)}")
     backends = [b for b in BACKENDS if b in backends]
     plans, dynamic = _compile(model, shapes, values, buckets)
     plan = plans[-1]  # the largest class: the manifest's top level
+    if weights is None:
+        weights = "fp16" if plan.half_weights else "fp32"
     writer = _Writer()
     shards, weight_records, indices = _write_weights(plans, writer, weights)
     wasm, class_wasm = (write_wasm(plans, writer, weight_records, indices) if "wasm" in backends

@@ -230,9 +230,9 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("build", help="write a static web bundle (manifest, kernels, weight shards)")
     common(w)
     w.add_argument("-o", "--output", required=True, metavar="DIR", help="bundle folder (replaced atomically)")
-    w.add_argument("--weights", choices=["fp32", "fp16"], default="fp32",
+    w.add_argument("--weights", choices=["fp32", "fp16"], default=None,
                    help="weight format in the shards: fp16 stores float32 weights as float16 (half the download; "
-                        "the runtime widens them to float32 on load)")
+                        "the runtime widens them to float32 on load); default: fp16 for a float16 model, else fp32")
     w.add_argument("--no-reference", action="store_true",
                    help="do not store the sample inputs and onnxruntime's outputs for them")
     w.add_argument("--buckets", action="append", metavar="[DIM=]SIZES",

@@ -5,6 +5,8 @@ The file is decoded by `onnx_proto` (standard library only), so this stage runs 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import os
 
 from . import onnx_proto
@@ -73,6 +75,27 @@ def _dims(shape: tuple | None, name: str) -> tuple[int | str, ...] | None:
     return tuple(d if isinstance(d, (int, str)) and d != "" else f"{name}_dim{i}" for i, d in enumerate(shape))
 
 
+def _in_order(nodes: list, known: set[str]) -> list[tuple[int, Any]]:
+    """(index, node) in a topological order: the file's own order where it is one. ONNX asks files to be sorted,
+    but some tools append nodes at the end (onnxruntime's float16 converter adds its input Casts last), and
+    onnxruntime sorts them; so does webjit. Nodes whose inputs never become known keep their place at the end,
+    where the importer names the input that is missing."""
+    known = set(known)
+    ordered, pending = [], list(enumerate(nodes))
+    while pending:
+        waiting = []
+        for i, p in pending:
+            if all(not x or x in known for x in p.inputs):
+                ordered.append((i, p))
+                known.update(o for o in p.outputs if o)
+            else:
+                waiting.append((i, p))
+        if len(waiting) == len(pending):
+            return ordered + waiting
+        pending = waiting
+    return ordered
+
+
 def from_onnx(model: onnx_proto.Model) -> Graph:
     """Convert a parsed model. Initializers become constants; nothing is evaluated yet."""
     opset = model.opset
@@ -96,14 +119,14 @@ def from_onnx(model: onnx_proto.Model) -> Graph:
         inputs.append(vi.name)
     nodes = []
     produced = {o for p in g.nodes for o in p.outputs if o}
-    for i, p in enumerate(g.nodes):
+    for i, p in _in_order(g.nodes, set(values) | {vi.name for vi in g.inputs}):
         if p.domain not in DOMAINS:
             raise UnsupportedOp(f"node '{p.name or i}' ({p.domain}.{p.op_type}): custom domain "
                                 f"'{p.domain}' is not supported (webjit reads {', '.join(map(repr, DOMAINS))})")
         name = p.name or f"{p.op_type}_{i}"
         for x in p.inputs:
             if x and x not in values:
-                where = "comes from a later node: the nodes are not in topological order" if x in produced \
+                where = "is part of a cycle of nodes" if x in produced \
                     else "is no graph input, initializer or node output"
                 raise WebjitError(f"node '{name}' ({p.op_type}): input '{x}' {where}")
         attrs = {a.name: _attr(a, name) for a in p.attributes}

@@ -64,6 +64,7 @@ class Plan:
     consts: dict[str, Tensor] = field(default_factory=dict)  # outputs known at compile time
     slots: dict[str, tuple[int, int]] = field(default_factory=dict)  # value -> (pool buffer, bytes used)
     pool: list[int] = field(default_factory=list)                    # pool buffer sizes in bytes
+    half_weights: bool = False  # the model's weights were float16 (widened by float16.py): store them so again
 
     @property
     def arena_bytes(self) -> int:
