@@ -82,10 +82,11 @@ def _in_order(nodes: list, known: set[str]) -> list[tuple[int, Any]]:
     where the importer names the input that is missing."""
     known = set(known)
     ordered, pending = [], list(enumerate(nodes))
+    needs = {i: [x for x in p.inputs if x] + _outer_names(p) for i, p in pending}
     while pending:
         waiting = []
         for i, p in pending:
-            if all(not x or x in known for x in p.inputs):
+            if all(x in known for x in needs[i]):
                 ordered.append((i, p))
                 known.update(o for o in p.outputs if o)
             else:
@@ -94,6 +95,17 @@ def _in_order(nodes: list, known: set[str]) -> list[tuple[int, Any]]:
             return ordered + waiting
         pending = waiting
     return ordered
+
+
+def _outer_names(p) -> list[str]:
+    """The values of the graph around it that a node's subgraphs (If branches) read by name."""
+    out = []
+    for a in p.attributes:
+        body = a.value if isinstance(a.value, onnx_proto.Graph) else None
+        if body is not None:
+            inside = {t.name for t in body.initializers} | {o for n in body.nodes for o in n.outputs if o}
+            out += [x for n in body.nodes for x in list(n.inputs) + _outer_names(n) if x and x not in inside]
+    return out
 
 
 def from_onnx(model: onnx_proto.Model) -> Graph:
