@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from .errors import UnsupportedOp, ValidationFailed, WebjitError
+from .contrib import expand_contrib
 from .float16 import widen_float16
 from .fuse import fuse
 from .ir import Graph
@@ -32,6 +33,7 @@ def compile(model: str | os.PathLike, shapes: dict[str, tuple] | None = None,
     dump = dump or os.environ.get("WEBJIT_DUMP")
     g = import_onnx(model)
     _dump(dump, "graph.txt", g.dump)
+    expand_contrib(g)
     half = widen_float16(g)
     g = specialize(g, shapes, values)
     _dump(dump, "graph.specialized.txt", g.dump)

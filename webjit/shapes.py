@@ -246,7 +246,8 @@ def supported_ops() -> list[str]:
 
 
 def _unsupported(node: Node, opset: int, why: str = "") -> UnsupportedOp:
-    return UnsupportedOp(f"node '{node.name}': op {node.op} (opset {opset}) is not supported{why}. "
+    op = f"{node.domain}.{node.op}" if node.domain else node.op
+    return UnsupportedOp(f"node '{node.name}': op {op} (opset {opset}) is not supported{why}. "
                          f"Supported ops: {', '.join(supported_ops())}")
 
 
