@@ -8,7 +8,7 @@ PIP := $(PYTHON) -m pip
 APT_PACKAGES := mesa-vulkan-drivers chromium nodejs
 STAMP := .setup-stamp
 
-.PHONY: demo test setup models clean
+.PHONY: demo test setup models hub clean
 
 $(STAMP): pyproject.toml $(wildcard package.json)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -37,7 +37,11 @@ demo: setup $(PYODIDE_DIST)
 	webjit bench --native demo_models/.cache/minilm/model.onnx --inputs demo_models/.cache/minilm/inputs.npz
 	$(PYTHON) -m demo_models.demo_bundle -o build/minilm-demo
 
-test: setup $(PYODIDE_DIST)
+# Hub-style repositories exported by Optimum in their own venv (build/optimum-venv), once; then cached
+hub: setup
+	$(PYTHON) -m demo_models hub all
+
+test: setup $(PYODIDE_DIST) hub
 	$(PYTHON) -m pytest -q -n 2
 
 clean:
