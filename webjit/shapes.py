@@ -156,6 +156,39 @@ def _gemm(c: _Ctx):
     return [(c.ins[0].dtype, (m, n))]
 
 
+def conv_geometry(node: Node, spatial: Shape, kernel: Shape) -> tuple[list[int], list[int], list[int], list[int],
+                                                                       list[int]]:
+    """Conv's (pads_begin, pads_end, strides, dilations, output sizes) over the spatial dims, from its attributes
+    (auto_pad SAME_UPPER / SAME_LOWER / VALID or explicit pads), as ONNX defines them."""
+    a, r = node.attrs, len(spatial)
+    strides = [int(s) for s in a.get("strides") or [1] * r]
+    dilations = [int(d) for d in a.get("dilations") or [1] * r]
+    span = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    auto = a.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        total = [max((-(-i // s) - 1) * s + k - i, 0) for i, s, k in zip(spatial, strides, span)]
+        small = [t // 2 for t in total]
+        begin = small if auto == "SAME_UPPER" else [t - p for t, p in zip(total, small)]
+        end = [t - b for t, b in zip(total, begin)]
+    elif auto == "VALID":
+        begin, end = [0] * r, [0] * r
+    else:
+        pads = [int(p) for p in a.get("pads") or [0] * (2 * r)]
+        begin, end = pads[:r], pads[r:]
+    out = [(i + b + e - k) // s + 1 for i, b, e, k, s in zip(spatial, begin, end, span, strides)]
+    if any(o < 1 for o in out):
+        raise WebjitError(f"node '{node.name}' (Conv): a kernel of {list(kernel)} does not fit input {list(spatial)}")
+    return begin, end, strides, dilations, out
+
+
+def _conv(c: _Ctx):
+    x, w = c.shape(0), c.shape(1)
+    if len(x) != len(w) or len(x) < 3 or w[1] * int(c.node.attrs.get("group", 1)) != x[1]:
+        raise WebjitError(f"node '{c.node.name}' (Conv): input {list(x)} and weight {list(w)} do not fit")
+    out = conv_geometry(c.node, x[2:], w[2:])[-1]
+    return [(c.ins[0].dtype, (x[0], w[0], *out))]
+
+
 def _concat(c: _Ctx):
     shapes = [s.shape for s in c.ins if s is not None]
     axis = c.axis(c.node.attrs["axis"], len(shapes[0]))
@@ -229,7 +262,7 @@ SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
     "IsNaN": lambda c: [("bool", c.shape(0))], "IsInf": lambda c: [("bool", c.shape(0))],
     "Where": lambda c: [(c.ins[1].dtype, broadcast(c.shape(0), c.shape(1), c.shape(2)))],
     "Cast": _cast, "CastLike": lambda c: [(c.ins[1].dtype, c.shape(0))],
-    "MatMul": _matmul, "Gemm": _gemm, "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
+    "MatMul": _matmul, "Gemm": _gemm, "Conv": _conv, "Reshape": _reshape, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Flatten": _flatten, "Slice": _slice, "Split": _split, "Concat": _concat, "Transpose": _transpose,
     "Expand": _expand, "Tile": _tile, "Gather": _gather, "GatherND": _gather_nd,
     "GatherElements": lambda c: [(c.ins[0].dtype, c.shape(1))],

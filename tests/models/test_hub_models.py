@@ -27,13 +27,9 @@ RANGE_FRACTION, MIN_COSINE = 0.01, 0.9999
 
 # (arch, file) -> why it does not compile yet
 KNOWN_GAPS = {
-    **{("vit", f"onnx/model{s}.onnx"): "Conv (the patch embedding) has no kernel yet" for s in ("", "_fp16", "_q4")},
     ("vit", "onnx/model_quantized.onnx"): "ConvInteger (the quantized patch embedding) has no kernel yet",
-    **{("whisper", f"onnx/encoder_model{s}.onnx"): "Conv (the front end) has no kernel yet"
-       for s in ("", "_fp16", "_q4")},
     ("whisper", "onnx/encoder_model_quantized.onnx"): "ConvInteger (the quantized front end) has no kernel yet",
 }
-
 
 def cases():
     for arch in hub.ARCHS:

@@ -4,6 +4,7 @@ Passes, in order:
   quantized_weights  MatMulInteger (constant B), MatMulNBits -> QMatMul, Gather of int8 tables -> QGather: weights
                      stay quantized (fuse/quant.py)
   decompose_quant  QuantizeLinear family, MatMulInteger -> Elementwise, Reduce*, MatMul (fuse/quant.py)
+  lower_conv       Conv -> im2col patches (a view where the kernel tiles the input) @ the laid-out weight
   canonicalize     Gemm -> MatMul + elementwise (transposes as views); Dropout -> Identity; Split -> Slices
   split_weights    weights over the 128 MiB binding limit -> chunks
   layernorm        decomposed ReduceMean/Sub/Pow/Sqrt/Div (+Mul/Add) -> LayerNormalization
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from ..ir import Graph
 from .canonical import canonicalize, split_large_weights
+from .conv import lower_conv
 from .chains import fold_output_transpose, fuse_attention, fuse_elementwise, fuse_epilogue
 from .layout import resolve_views
 from .norms import fuse_layernorm, fuse_rmsnorm
@@ -28,7 +30,8 @@ from .rewrite import ELEMENTWISE, VIEW_OPS
 
 __all__ = ["fuse", "PASSES", "ELEMENTWISE", "VIEW_OPS"]
 
-PASSES = [quantized_weights, decompose_quant, canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm, fuse_elementwise, fuse_attention,
+PASSES = [quantized_weights, decompose_quant, lower_conv, canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm,
+          fuse_elementwise, fuse_attention,
           fold_output_transpose, fuse_epilogue, resolve_views]
 
 

@@ -1,0 +1,111 @@
+"""Conv (1-D and 2-D, one group) as a matmul over im2col patches, so it gets the matmul's tuning space and its
+fused epilogue (the bias, and a following activation).
+
+    x [N, C, *in] --patches--> [N, P, C*K] @ W' [C*K, O] (+ bias) --> [N, P, O] --transpose--> [N, O, *out]
+
+P is the number of output positions, K the kernel's size, W' the weight laid out once at compile time (a move).
+Where the kernel tiles the input exactly (kernel == stride, no padding or dilation: ViT's patch embedding), the
+patches are a Reshape/Transpose of x: at most one copy, of the input's size. Otherwise the padding is a Concat with zeros and
+each kernel offset is a strided Slice (a view), concatenated along a new axis: one copy of the patches, K times
+the input (Whisper's front end has K = 3).
+"""
+from __future__ import annotations
+
+from ..errors import UnsupportedOp
+from ..ir import Graph, Node
+from ..shapes import conv_geometry
+from ..tensor import Tensor, prod
+from .rewrite import Rewriter, reorder_and_prune
+
+
+def lower_conv(g: Graph) -> None:
+    r = Rewriter(g)
+    out: list[Node] = []
+    for n in g.nodes:
+        out += _conv(g, r, n) if n.op == "Conv" else [n]
+    g.nodes = out
+    reorder_and_prune(g)
+
+
+class _Emit:
+    def __init__(self, g: Graph, r: Rewriter, n: Node):
+        self.g, self.r, self.n, self.nodes = g, r, n, []
+        self.like = g.values[n.inputs[0]]
+
+    def __call__(self, op: str, inputs: list[str], shape, out: str | None = None, **attrs) -> str:
+        out = out or self.r.new_value(f"{self.n.name}_{op.lower()}", self.like, shape=tuple(shape))
+        self.nodes.append(Node(op, f"{self.n.name}_{op.lower()}{len(self.nodes)}", inputs, [out], attrs))
+        return out
+
+    def ints(self, values) -> str:
+        return self.r.new_const(f"{self.n.name}_i", Tensor.of([int(v) for v in values], "int64", (len(values),)))
+
+    def reshape(self, x: str, shape) -> str:
+        return self("Reshape", [x, self.ints(shape)], shape)
+
+    def transpose(self, x: str, perm) -> str:
+        shape = self.g.values[x].shape
+        return self("Transpose", [x], [shape[p] for p in perm], perm=list(perm))
+
+
+def _conv(g: Graph, r: Rewriter, n: Node) -> list[Node]:
+    x, w_name, bias = n.inputs[0], n.inputs[1], n.input(2)
+    w = g.const(w_name)
+    if w is None or int(n.attrs.get("group", 1)) != 1 or len(w.shape) not in (3, 4):
+        raise UnsupportedOp(f"node '{n.name}': op Conv is supported in 1-D and 2-D with constant weights and one "
+                            f"group (this one: weight {list(g.values[w_name].shape)}, group {n.attrs.get('group', 1)})")
+    e = _Emit(g, r, n)
+    shape = g.values[x].shape
+    batch, chans, spatial, kernel = shape[0], shape[1], list(shape[2:]), list(w.shape[2:])
+    begin, end, strides, dilations, outs = conv_geometry(n, spatial, kernel)
+    k, positions, o = prod(kernel), prod(outs), w.shape[0]
+    tiles = (strides == kernel and dilations == [1] * len(kernel) and not any(begin + end)
+             and all(i == s * q for i, s, q in zip(spatial, strides, outs)))
+    if tiles:  # the patches are a view: split each spatial dim into (out, kernel) and bring the kernel dims last
+        split = [batch, chans] + [d for q, kk in zip(outs, kernel) for d in (q, kk)]
+        r2 = len(kernel)
+        perm = [0] + [2 + 2 * i for i in range(r2)] + [1] + [3 + 2 * i for i in range(r2)]
+        patches = e.reshape(e.transpose(e.reshape(x, split), perm), [batch, positions, chans * k])
+    else:
+        padded = x
+        for axis, (b, a) in enumerate(zip(begin, end), start=2):
+            if b or a:
+                padded = _pad(e, padded, axis, b, a)
+        pieces = []
+        for offset in _offsets(kernel):
+            starts = [o_ * d for o_, d in zip(offset, dilations)]
+            ends = [s + st * (q - 1) + 1 for s, st, q in zip(starts, strides, outs)]
+            axes = list(range(2, 2 + len(kernel)))
+            piece = e("Slice", [padded, e.ints(starts), e.ints(ends), e.ints(axes), e.ints(strides)],
+                      [batch, chans, *outs])
+            pieces.append(e.reshape(piece, [batch, chans, 1, positions]))
+        stacked = e("Concat", pieces, [batch, chans, k, positions], axis=2) if len(pieces) > 1 else pieces[0]
+        patches = e.transpose(e.reshape(stacked, [batch, chans * k, positions]), [0, 2, 1])
+    weight = r.new_const(f"{n.name}_w", w.reshape(o, chans * k).T)
+    y = e("MatMul", [patches, weight], [batch, positions, o])
+    if bias:
+        y = e("Add", [y, bias], [batch, positions, o])
+    e.reshape(e.transpose(y, [0, 2, 1]), [batch, o, *outs])
+    e.nodes[-1].outputs = [n.outputs[0]]
+    return e.nodes
+
+
+def _pad(e: _Emit, x: str, axis: int, before: int, after: int) -> str:
+    shape = list(e.g.values[x].shape)
+    parts = []
+    for count in (before, None, after):
+        if count is None:
+            parts.append(x)
+        elif count:
+            zeros = Tensor.full(tuple(shape[:axis] + [count] + shape[axis + 1:]), 0.0, e.like.dtype)
+            parts.append(e.r.new_const(f"{e.n.name}_pad", zeros))
+    shape[axis] += before + after
+    return e("Concat", parts, shape, axis=axis)
+
+
+def _offsets(kernel: list[int]) -> list[tuple[int, ...]]:
+    """Every kernel position in C order (the weight's own order)."""
+    out = [()]
+    for k in kernel:
+        out = [o + (i,) for o in out for i in range(k)]
+    return out
