@@ -134,7 +134,6 @@ export function validateManifest(m) {
     const elements = w.shape.reduce((/** @type {number} */ a, /** @type {number} */ b) => a * b, 1);
     if (w.bytes !== 4 * elements) fail(`${at}.bytes`, `${w.bytes}, but shape [${w.shape}] takes ${4 * elements}`);
   });
-  unique(weights, 'weights.tensors');
   /**
    * One shape class: the top level (at = '') or an entry of dynamic.classes.
    * @param {any} c
