@@ -170,11 +170,13 @@ def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: 
         if op == "GatherND":
             return [_gather_nd(node, ins[0], ins[1], outs[0])]
         if op == "GatherElements":
-            return [_gather_elements(node, ins[0], ins[1])]
+            from .fold_index import gather_elements
+            return [gather_elements(node, ins[0], ins[1])]
         if op == "CumSum":
             return [_cumsum(node, ins[0], int(ins[1].item()))]
         if op == "ScatterND":
-            return [_scatter_nd(node, *ins)]
+            from .fold_index import scatter_nd
+            return [scatter_nd(node, *ins)]
     except WebjitError:
         raise
     except (ArithmeticError, ValueError, TypeError, IndexError, AttributeError) as e:
@@ -318,42 +320,6 @@ def _gather_nd(node: Node, data: Tensor, idx: Tensor, out: tuple[str, tuple]) ->
             at += (i % dims[j]) * strides[j]
         out_data += raw[at:at + inner]
     return Tensor(data.dtype, out[1], bytes(out_data))
-
-
-SCATTER: dict[str, Callable] = {"none": lambda old, new: new, "add": lambda a, b: a + b, "mul": lambda a, b: a * b,
-                                "max": _max, "min": _min}
-
-
-def _scatter_nd(node: Node, data: Tensor, idx: Tensor, upd: Tensor) -> Tensor:
-    k, f = idx.shape[-1], SCATTER[node.attrs.get("reduction", "none")]
-    dims, inner = data.shape[:k], prod(data.shape[k:])
-    vals, news, at = data.values(), upd.values(), [int(v) for v in idx.values()]
-    for r in range(len(at) // k if k else 0):
-        flat = 0
-        for j in range(k):
-            i = at[r * k + j]
-            if not -dims[j] <= i < dims[j]:
-                raise WebjitError(f"node '{node.name}' (ScatterND): index {i} out of range for a dim of {dims[j]}")
-            flat = flat * dims[j] + i % dims[j]
-        for e in range(inner):
-            vals[flat * inner + e] = f(vals[flat * inner + e], news[r * inner + e])
-    return Tensor.of(_round(vals, data.dtype), data.dtype, data.shape)
-
-
-def _gather_elements(node: Node, data: Tensor, idx: Tensor) -> Tensor:
-    axis = _axis(node.attrs.get("axis", 0), data.ndim)
-    dim, vals = data.shape[axis], data.values()
-    strides = [prod(data.shape[d + 1:]) for d in range(data.ndim)]
-    out = []
-    for flat, i in enumerate(int(v) for v in idx.values()):
-        if not -dim <= i < dim:
-            raise WebjitError(f"node '{node.name}' (GatherElements): index {i} out of range for a dim of {dim}")
-        at, rest = 0, flat
-        for d in reversed(range(idx.ndim)):  # the coordinates of this output element, but i along the axis
-            at += (i % dim if d == axis else rest % idx.shape[d]) * strides[d]
-            rest //= idx.shape[d]
-        out.append(vals[at])
-    return Tensor.of(out, data.dtype, idx.shape)
 
 
 def _tile(t: Tensor, repeats: list[int]) -> Tensor:

@@ -20,6 +20,7 @@ VALUE_INPUTS: dict[str, tuple[int, ...]] = {
     "Reshape": (1,), "Slice": (1, 2, 3, 4), "Expand": (1,), "Tile": (1,), "Unsqueeze": (1,), "Squeeze": (1,),
     "Split": (1,), "ReduceMean": (1,), "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
     "ConstantOfShape": (0,), "Range": (0, 1, 2), "CumSum": (1,), "Trilu": (1,), "Clip": (1, 2),
+    "If": (0,),  # merged decoders branch on an input (use_cache_branch): its value picks the branch compiled
     **{op: (1,) for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
                            "ReduceLogSumExp")},
 }

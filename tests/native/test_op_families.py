@@ -194,7 +194,21 @@ def if_on_a_shape(rng):
     return make_model(nodes, {"x": x}, {"z": F}, inits, opset=17), {"x": x}, dict(all_variants=False)
 
 
-MOVES = [if_on_a_shape, tile_forms, kernels_on_constants]
+def if_on_an_input(rng):
+    """If on a bool graph input, as merged decoders branch on use_cache_branch: the value given at compile time picks
+    the branch compiled (here the else branch)."""
+    from onnx import helper as oh
+    x = f32(rng, 3, 7)
+    then = oh.make_graph([node("ReduceMax", ["x", "ax"], ["r"], keepdims=0)], "then", [],
+                         [oh.make_tensor_value_info("r", 1, [7])])
+    other = oh.make_graph([node("ReduceSum", ["x", "ax"], ["r"], keepdims=0)], "else", [],
+                          [oh.make_tensor_value_info("r", 1, [7])])
+    feeds = {"x": x, "use_cache": np.array([False])}
+    nodes = [node("If", ["use_cache"], ["y"], then_branch=then, else_branch=other)]
+    return make_model(nodes, feeds, {"y": F}, {"ax": i64(0)}, opset=18), feeds, dict(expect_kinds=["reduce"])
+
+
+MOVES = [if_on_a_shape, if_on_an_input, tile_forms, kernels_on_constants]
 CASES = {"reduce": REDUCE, "elementwise": ELEMENTWISE, "scatter": SCATTER, "moves": MOVES}
 
 
