@@ -44,6 +44,7 @@ class ModelSpec:
     masked_tail: int = 0  # positions at the end masked out when seq > masked_tail
     cls_sep: tuple[int, int] | None = None  # BERT [CLS]/[SEP] ids to place
     pad_id: int | None = None  # id written into masked positions
+    export: str = "export"  # the module's function that writes the model
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -60,6 +61,19 @@ MODELS: dict[str, ModelSpec] = {
             masked_tail=20,
             cls_sep=(101, 102),
             pad_id=0,
+        ),
+        ModelSpec(
+            name="minilm_2in",
+            module="minilm",
+            description="all-MiniLM-L6-v2 exported with only input_ids and attention_mask, dynamo, opset 18",
+            default_seq=128,
+            vocab_size=30522,
+            first_token_id=1000,
+            last_token_id=30522,
+            masked_tail=20,
+            cls_sep=(101, 102),
+            pad_id=0,
+            export="export_two_inputs",
         ),
         ModelSpec(
             name="bert_base",
@@ -126,7 +140,7 @@ def get(name: str, *, force: bool = False) -> Path:
         try:
             tmp.chmod(0o755)  # mkdtemp creates it private
             module = importlib.import_module(f"{__name__}.{spec.module}")
-            module.export(tmp / "model.onnx")
+            getattr(module, spec.export)(tmp / "model.onnx")
             if not (tmp / "model.onnx").is_file():
                 raise RuntimeError(f"export of {name!r} produced no model.onnx")
             replace_dir(tmp, final)

@@ -32,6 +32,18 @@ class LastHiddenState(torch.nn.Module):
         return out.last_hidden_state
 
 
+class LastHiddenStateNoTypes(torch.nn.Module):
+    """Like LastHiddenState, with only ``input_ids`` and ``attention_mask``: the token type ids become the model's
+    own buffer of zeros, which exporters then fold into the graph as constants (as users' exports do)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
 class Logits(torch.nn.Module):
     """Wraps a causal LM so it takes ``input_ids`` only and returns ``logits``."""
 

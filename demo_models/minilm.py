@@ -44,6 +44,17 @@ def build() -> torch.nn.Module:
     return LastHiddenState(model).eval()
 
 
+def export_two_inputs(path: Path) -> None:
+    """The same model exported with only input_ids and attention_mask (no token_type_ids input)."""
+    from transformers import AutoModel
+
+    from ._export import LastHiddenStateNoTypes, export_dynamo
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = AutoModel.from_pretrained(minilm_dir(), attn_implementation="eager")
+    export_dynamo(LastHiddenStateNoTypes(model).eval(), path, INPUT_NAMES[:2], OUTPUT_NAME, VOCAB_SIZE, MAX_SEQ)
+
+
 def export(path: Path) -> None:
     """Export with the dynamo exporter, opset 18, weights in ``model.onnx.data``."""
     from ._export import export_dynamo

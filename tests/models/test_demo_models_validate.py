@@ -43,3 +43,15 @@ def test_every_variant_of_every_llama_kernel_matches(tmp_path):
     report, _ = validate(demo_models.get("llama"), feeds, variants="all")
     assert all(k["checked"] == k["variants"] for k in report.kernels)
     assert report.ok, [k for k in report.kernels if k["worst"] > k["tol"]]
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_minilm_exported_without_token_type_ids_matches_onnxruntime(backend):
+    """A user's export with only input_ids and attention_mask: the token type ids are constants in the graph (a
+    GatherElements of constants that must fold)."""
+    import onnx
+    path = demo_models.get("minilm_2in")
+    assert [i.name for i in onnx.load(str(path), load_external_data=False).graph.input] == ["input_ids", "attention_mask"]
+    feeds = demo_models.sample_inputs("minilm_2in", seq=23)
+    report, _ = validate(path, feeds, backend=backend)
+    assert report.errors and report.ok, report.errors
