@@ -24,17 +24,16 @@ BACKENDS = ("webgpu", "wasm")
 
 
 def unknown_ops(path: Path) -> dict[tuple[str, str], int]:
-    """(op, domain) -> count of the nodes in `path` whose op webjit has no shape rule or lowering for."""
+    """(op, domain) -> count of the nodes in `path` whose op webjit does not declare (webjit/ops.py)."""
     import onnx
 
-    from webjit.lower import lowered_ops
-    from webjit.shapes import supported_ops
+    from webjit import ops
 
-    known = set(supported_ops()) | set(lowered_ops())
     model = onnx.load(str(path), load_external_data=False)
     counts: collections.Counter = collections.Counter()
     for node in model.graph.node:
-        if node.op_type not in known or node.domain not in ("", "ai.onnx"):
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        if ops.get(node.op_type, domain) is None:
             counts[(node.op_type, node.domain or "ai.onnx")] += 1
     return dict(counts)
 

@@ -252,7 +252,16 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="what this machine offers webjit, and what to install where something is missing")
     d.add_argument("--no-browser", action="store_true", help="skip the Chromium checks")
     d.set_defaults(fn=cmd_doctor)
+
+    o = sub.add_parser("ops", help="the ops webjit compiles: domain, opset, element types, how each runs")
+    o.set_defaults(fn=cmd_ops)
     return p
+
+
+def cmd_ops(args) -> int:
+    from . import ops
+    print(ops.table())
+    return 0
 
 
 def cmd_doctor(args) -> int:

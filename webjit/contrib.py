@@ -19,11 +19,12 @@ statistics outputs (mean, inverse standard deviation) are refused when something
 """
 from __future__ import annotations
 
+from . import ops
 from .errors import UnsupportedOp
 from .ir import Graph, Node, Value
 from .tensor import Tensor
 
-DOMAIN = "com.microsoft"
+DOMAIN = ops.MS
 
 
 class _Builder:
@@ -205,7 +206,7 @@ RULES = {"SkipLayerNormalization": SkipLayerNormalization,
          "SimplifiedLayerNormalization": SimplifiedLayerNormalization,
          "BiasGelu": _gelu("none"), "Gelu": _gelu("none"), "FastGelu": _gelu("tanh"), "QuickGelu": QuickGelu,
          "EmbedLayerNormalization": EmbedLayerNormalization, "Attention": Attention}
-# onnxruntime registers these in the default domain, though no ONNX opset defines them
-ONNX_DOMAIN = {"SimplifiedLayerNormalization"}
+# onnxruntime registers some in the default domain, though no ONNX opset defines them (see ops.py)
+ONNX_DOMAIN = set(RULES) & ops.names("rewrite")
 _STATS = {"SkipLayerNormalization": (1, 2), "SkipSimplifiedLayerNormalization": (1, 2),
           "SimplifiedLayerNormalization": (1,)}

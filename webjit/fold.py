@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from . import ops
 from .errors import WebjitError
 from .ir import Node
 from .onnx_proto import dtype_name
@@ -101,15 +102,15 @@ UNARY: dict[str, Callable] = {
 }
 
 
-# Ops left to the kernels even when every input is a constant (say a projection of DeBERTa's relative position
-# embeddings): evaluating them here, in Python, would take long on real weights, or is not written.
-RUN_ON_DEVICE = {"Gemm", "LayerNormalization", "Softmax", "LogSoftmax"}
-MAX_FOLDED_MATMUL = 1 << 16  # multiply-adds
+MAX_FOLDED_MATMUL = 1 << 16  # multiply-adds: a larger product of constants runs in a kernel
 
 
 def folds(node: Node, ins: list[Tensor | None]) -> bool:
-    """Whether `specialize` evaluates this node, all of whose inputs are constants, here rather than in a kernel."""
-    if node.op in RUN_ON_DEVICE:
+    """Whether `specialize` evaluates this node, all of whose inputs are constants, here rather than in a kernel.
+    Ops declared `folds=False` (ops.py) are left to the kernels: evaluating them here, in Python, would take long
+    on real weights (a projection of DeBERTa's relative position embeddings), or is not written."""
+    op = ops.ONNX.get(node.op)
+    if op is None or not op.folds:
         return False
     if node.op == "MatMul":
         a, b = ins[0], ins[1]
@@ -161,6 +162,8 @@ def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: 
             return [Tensor.full([int(d) for d in ins[0].values()], value.item(0), value.dtype)]
         if op == "Range":
             return [_range(*ins)]
+        if op == "NonZero":
+            return [_nonzero(ins[0])]
         if op == "Trilu":
             return [_trilu(node, ins)]
         if op in REDUCE:
@@ -342,6 +345,17 @@ def _constant(node: Node) -> Tensor:
             return Tensor.of(list(a[key]), dtype, (len(a[key]),)) if many else Tensor.scalar(a[key], dtype)
     raise WebjitError(f"node '{node.name}' (Constant): no value webjit can read "
                       f"({', '.join(a) or 'no attributes'})")
+
+
+def _nonzero(x: Tensor) -> Tensor:
+    """The coordinates of x's non-zero elements, one row per axis, in C order (a scalar has rank 1 here)."""
+    shape = tuple(x.shape) or (1,)
+    flat = [i for i, v in enumerate(x.values()) if v]
+    rows = []
+    for axis in range(len(shape)):
+        inner = prod(shape[axis + 1:])
+        rows += [(i // inner) % shape[axis] for i in flat]
+    return Tensor.of(rows, "int64", (len(shape), len(flat)))
 
 
 def _range(start: Tensor, limit: Tensor, delta: Tensor) -> Tensor:

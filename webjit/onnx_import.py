@@ -9,7 +9,7 @@ from typing import Any
 
 import os
 
-from . import onnx_proto
+from . import onnx_proto, ops
 from .errors import UnsupportedOp, WebjitError
 from .ir import Graph, Node, Value
 from .tensor import ITEMSIZE, Tensor
@@ -117,6 +117,7 @@ def from_onnx(model: onnx_proto.Model) -> Graph:
     if opset < MIN_OPSET:
         raise UnsupportedOp(f"model uses opset {opset}; webjit reads opset {MIN_OPSET} and newer")
     g = model.graph
+    _check_ops(model)
     values: dict[str, Value] = {}
     for t in g.initializers:
         arr = _tensor(t, "initializer")
@@ -132,9 +133,6 @@ def from_onnx(model: onnx_proto.Model) -> Graph:
     nodes = []
     produced = {o for p in g.nodes for o in p.outputs if o}
     for i, p in _in_order(g.nodes, set(values) | {vi.name for vi in g.inputs}):
-        if p.domain not in DOMAINS:
-            raise UnsupportedOp(f"node '{p.name or i}' ({p.domain}.{p.op_type}): custom domain "
-                                f"'{p.domain}' is not supported (webjit reads {', '.join(map(repr, DOMAINS))})")
         name = p.name or f"{p.op_type}_{i}"
         for x in p.inputs:
             if x and x not in values:
@@ -156,6 +154,27 @@ def from_onnx(model: onnx_proto.Model) -> Graph:
 # The op domains webjit reads, and the name each is kept under in the IR. onnxruntime's contrib ops (com.microsoft)
 # are what its optimizer and quantizers write into hub models.
 DOMAINS = {"": "", "ai.onnx": "", "com.microsoft": "com.microsoft"}
+
+
+def _nodes_within(graph: onnx_proto.Graph, where: str = ""):
+    """(domain, op type, node name) of every node, subgraphs (If branches) included, in file order."""
+    for i, p in enumerate(graph.nodes):
+        name = p.name or f"{where}{p.op_type}_{i}"
+        yield DOMAINS.get(p.domain, p.domain), p.op_type, name
+        for a in p.attributes:
+            if isinstance(a.value, onnx_proto.Graph):
+                yield from _nodes_within(a.value, f"{name}/{a.name}/")
+
+
+def _check_ops(model: onnx_proto.Model) -> None:
+    """Every op the model uses is one webjit declares (ops.py): else one line names them all, each with its
+    domain, opset and first node, so that a user sees at once everything a model lacks."""
+    opsets = {DOMAINS.get(d, d): v for d, v in model.opset_import.items()}
+    missing = ops.unsupported(_nodes_within(model.graph), opsets)
+    if missing:
+        listed = ", ".join(f"{q} (opset {v}, first node '{node}')" for q, v, node in missing)
+        raise UnsupportedOp(f"{len(missing)} {'ops are' if len(missing) > 1 else 'op is'} not supported: {listed}. "
+                            f"Supported ops: {', '.join(ops.supported())}")
 
 
 def import_onnx(path: str | os.PathLike) -> Graph:

@@ -7,30 +7,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import fold
+from . import fold, ops
 from .branches import inline_if
 from .errors import UnsupportedOp, WebjitError
-from .shapes_quant import NO_FOLD, QUANT_SHAPES
+from .shapes_quant import QUANT_SHAPES
 from .ir import Graph, Node, Shape, Value
 from .tensor import Tensor, prod
 
 # Inputs that decide an output's shape. webjit compiles for fixed shapes, so these must be known at compile time:
 # either folded from constants or, for graph inputs, taken from the sample values the user gives.
-VALUE_INPUTS: dict[str, tuple[int, ...]] = {
-    "Reshape": (1,), "Slice": (1, 2, 3, 4), "Expand": (1,), "Tile": (1,), "Unsqueeze": (1,), "Squeeze": (1,),
-    "Split": (1,), "ReduceMean": (1,), "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
-    "ConstantOfShape": (0,), "Range": (0, 1, 2), "CumSum": (1,), "Trilu": (1,), "Clip": (1, 2),
-    "If": (0,),  # merged decoders branch on an input (use_cache_branch): its value picks the branch compiled
-    **{op: (1,) for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
-                           "ReduceLogSumExp")},
-}
-FOLD_ONLY = {"Constant", "Shape", "Size", "Range", "ConstantOfShape", "NonZero", "ConstantLike", "If"}
-
-UNARY = {"Abs", "Neg", "Sqrt", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Relu", "Reciprocal", "Sin", "Cos",
-         "Floor", "Ceil", "Gelu", "Softplus", "Identity", "Not", "Sign", "Round", "LeakyRelu", "HardSigmoid",
-         "Elu", "Softmax", "LogSoftmax", "CumSum", "Trilu", "Clip", "HardSwish", "Mish"}
-BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mod", "And", "Or", "Xor", "Sum", "Mean"}
-COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
+VALUE_INPUTS: dict[str, tuple[int, ...]] = {op.name: op.value_inputs for op in ops.ONNX.values() if op.value_inputs}
+FOLD_ONLY = ops.names("fold")
 
 
 def broadcast(*shapes: Shape) -> Shape:
@@ -257,9 +244,9 @@ def _bcast(c: _Ctx):
 
 
 SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
-    **{op: _same for op in UNARY}, "Dropout": _same,
-    **{op: _bcast for op in BINARY},
-    **{op: (lambda c: [("bool", _bcast(c)[0][1])]) for op in COMPARE},
+    **{op: _same for op in ops.names(shape="same")},
+    **{op: _bcast for op in ops.names(shape="broadcast")},
+    **{op: (lambda c: [("bool", _bcast(c)[0][1])]) for op in ops.names(shape="compare")},
     "IsNaN": lambda c: [("bool", c.shape(0))], "IsInf": lambda c: [("bool", c.shape(0))],
     "Where": lambda c: [(c.ins[1].dtype, broadcast(c.shape(0), c.shape(1), c.shape(2)))],
     "Cast": _cast, "CastLike": lambda c: [(c.ins[1].dtype, c.shape(0))],
@@ -275,14 +262,10 @@ SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
 }
 
 
-def supported_ops() -> list[str]:
-    return sorted(set(SHAPE_FNS) | FOLD_ONLY)
-
-
 def _unsupported(node: Node, opset: int, why: str = "") -> UnsupportedOp:
     op = f"{node.domain}.{node.op}" if node.domain else node.op
     return UnsupportedOp(f"node '{node.name}': op {op} (opset {opset}) is not supported{why}. "
-                         f"Supported ops: {', '.join(supported_ops())}")
+                         f"Supported ops: {', '.join(ops.supported())}")
 
 
 MAX_TENSOR_BYTES = 2 ** 31  # no browser gives one WebGPU buffer or one wasm32 memory more than this
@@ -385,7 +368,7 @@ def specialize(g: Graph, shapes: dict[str, Shape] | None = None, values: dict | 
         ins = [g.values[i] if i else None for i in node.inputs]
         if node.op not in SHAPE_FNS and node.op not in FOLD_ONLY:
             raise _unsupported(node, g.opset)
-        if (all(v.const is not None for v in ins if v) and node.op not in NO_FOLD
+        if (all(v.const is not None for v in ins if v)
                 and _malformed_is_an_error(node, fold.folds, node, [v and v.const for v in ins])
                 or node.op in ("Shape", "Size")):
             for name, arr in zip(node.outputs, _malformed_is_an_error(node, _fold, node, g)):

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from .errors import WebjitError
 
-# ops whose constant inputs are kept as they are: a DequantizeLinear of a weight stays quantized in the bundle
-NO_FOLD = {"DequantizeLinear"}
-
-
 def _dequantize(c):
     return [(c.ins[1].dtype, c.shape(0))]
 

@@ -93,6 +93,31 @@ def test_unsupported_op_topk_without_inputs(tmp_path):
     assert "MatMul" in supported_list(msg) and "TopK" not in supported_list(msg), msg
 
 
+def test_every_unsupported_op_in_one_line(tmp_path):
+    """A model with several ops webjit lacks, one inside an If branch, one in another domain: one line names each
+    op once, with its domain, its opset and the first node that uses it, and exits with status 2."""
+    then = oh.make_graph([oh.make_node("Det", ["m"], ["r"], name="det_in_branch")], "then", [], [tensor("r", [])])
+    other = oh.make_graph([oh.make_node("Neg", ["s"], ["r2"])], "else", [], [tensor("r2", [])])
+    nodes = [oh.make_node("Det", ["m"], ["d1"], name="det_first"), oh.make_node("Det", ["m"], ["d2"], name="det_again"),
+             oh.make_node("Hardmax", ["m"], ["h"], name="my_hardmax"),
+             oh.make_node("Inverse", ["m"], ["inv"], name="my_inverse", domain="com.microsoft"),
+             oh.make_node("ReduceSum", ["d1", "d2"], ["s"], keepdims=0),
+             oh.make_node("Greater", ["s", "s"], ["c"]),
+             oh.make_node("If", ["c"], ["y"], name="my_if", then_branch=then, else_branch=other)]
+    graph = oh.make_graph(nodes, "many", [tensor("m", [3, 3])],
+                          [tensor("y", []), tensor("h", [3, 3]), tensor("inv", [3, 3])])
+    model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", OPSET), oh.make_opsetid("com.microsoft", 1)],
+                          ir_version=9)
+    onnx.save(model, str(tmp_path / "many.onnx"))
+    msg = user_error(validate(tmp_path / "many.onnx"))
+    listed = msg.split("Supported ops: ")[0]
+    assert f"Det (opset {OPSET}, first node 'det_first')" in listed, msg
+    assert f"Hardmax (opset {OPSET}, first node 'my_hardmax')" in listed, msg
+    assert "com.microsoft.Inverse (opset 1, first node 'my_inverse')" in listed, msg
+    assert listed.count("Det (") == 1 and "det_again" not in listed and "det_in_branch" not in listed, msg
+    assert "3 ops are not supported" in listed, msg
+
+
 def test_if_on_a_condition_known_only_at_run_time(tmp_path):
     """webjit compiles one branch of an If, chosen at compile time: a condition computed from data is named."""
     def branch(op):

@@ -62,8 +62,8 @@ KNOWN_FAILURES: dict[str, str] = {
 # -- case selection (at import time, so cases parametrize by name) -------------------------------------------------
 def _webjit_ops() -> frozenset[str]:
     """Ops webjit's shape stage accepts (an `_expanded` variant using another op is skipped, not failed)."""
-    from webjit.shapes import supported_ops
-    return frozenset(supported_ops())
+    from webjit import ops
+    return frozenset(ops.ONNX)
 
 
 def _base_name(name: str) -> str:

@@ -26,7 +26,7 @@ def _model(nodes, inputs, outputs, inits=()):
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
                           [helper.make_tensor_value_info(n, F if len(o) < 2 else o[1], None) for n, *o in outputs],
                           list(inits))
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)])
 
 
 CASES = {

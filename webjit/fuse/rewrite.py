@@ -3,20 +3,14 @@ from __future__ import annotations
 
 from ..ir import Graph, Node, Value
 from ..tensor import Tensor
-from ..shapes import BINARY, COMPARE, UNARY
+from .. import ops
 
-ELEMENTWISE = (UNARY | BINARY | COMPARE | {"Where", "Cast", "CastLike", "IsNaN", "IsInf"}) - {
-    "Softmax", "LogSoftmax", "CumSum", "Identity"}
+ELEMENTWISE = ops.names("elementwise")
 USES_COORDS = {"Trilu"}  # code that reads output coordinates cannot be recomputed under broadcasting
-VIEW_OPS = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Slice", "Expand", "Identity", "Dropout",
-            "Split", "Gather"}
-DENSE_INPUTS = {"LayerNormalization": (0,), "RMSNorm": (0,), "Softmax": (0,), "LogSoftmax": (0,),
-                "Gather": (0, -1), "QGather": (1,), "GatherElements": (0, 1), "GatherND": (0, 1), "CumSum": (0,),
-                "ReduceMean": (0,),
-                "ReduceSum": (0,), "ReduceMax": (0,), "ReduceMin": (0,),
-                "ScatterND": (1, 2),
-                **{op: (0,) for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
-                                       "ReduceLogSumExp")}}
+VIEW_OPS = ops.names("view") | ops.names(view=True)
+# inputs a kernel reads as contiguous buffers: the ONNX ops' from ops.py, and those of the ops fusion writes
+DENSE_INPUTS = {**{op.name: op.dense_inputs for op in ops.ONNX.values() if op.dense_inputs},
+                "RMSNorm": (0,), "QGather": (1,)}
 
 
 class Rewriter:
