@@ -384,6 +384,12 @@ def _reduce(node: Node, ins: list, out: tuple[str, tuple], opset: int) -> Tensor
     axes = _ints(node, ins, 1, "axes") or []
     axes = {_axis(a, x.ndim) for a in axes} if axes else (
         set() if node.attrs.get("noop_with_empty_axes", 0) else set(range(x.ndim)))
+    if x.size == 0:  # every group is empty (or so is the output): the reduction's identity, as ONNX defines it
+        floats = out[0] in FLOATS
+        ident = EMPTY_REDUCE[node.op]
+        if isinstance(ident, tuple):
+            ident = ident[0] if floats else ident[1]
+        return Tensor.full(list(out[1]), ident, out[0])
     groups: dict[tuple, list] = {}
     vals = x.values()
     for flat, v in enumerate(vals):
@@ -404,6 +410,11 @@ REDUCE: dict[str, Callable] = {
     "ReduceLogSum": lambda g: _safe(math.log)(sum(g)),
     "ReduceLogSumExp": lambda g: max(g) + _safe(math.log)(sum(math.exp(v - max(g)) for v in g)),
 }
+
+# the result of a reduction over no elements: one value, or (for floats, for ints)
+EMPTY_REDUCE = {"ReduceSum": 0, "ReduceMean": (math.nan, 0), "ReduceMax": (-math.inf, -2**63),
+                "ReduceMin": (math.inf, 2**63 - 1), "ReduceProd": 1, "ReduceSumSquare": 0, "ReduceL1": 0,
+                "ReduceL2": 0, "ReduceLogSum": (-math.inf, 0), "ReduceLogSumExp": (-math.inf, 0)}
 
 
 def _cumsum(node: Node, x: Tensor, axis: int) -> Tensor:

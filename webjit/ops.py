@@ -38,6 +38,7 @@ class Op:
     dense_inputs: tuple[int, ...] = ()      # inputs the kernel reads as contiguous buffers, not through views
     folds: bool = True                      # the folder evaluates it when all its inputs are constants
     view: bool = False                      # can also become a view of its input (Gather of one index)
+    defaults: tuple = ()                    # (attribute, ONNX default) of the attributes its expression reads
 
     @property
     def qualified(self) -> str:
@@ -55,7 +56,10 @@ def _reduce(names: str, types) -> list[Op]:
 DECLARED: list[Op] = [
     # elementwise, one input
     *_ew("Sqrt Exp Log Erf Tanh Sigmoid Relu Reciprocal Sin Cos Floor Ceil Round"),
-    *_ew("Softplus LeakyRelu HardSigmoid Elu", folds=False),
+    *_ew("Softplus", folds=False),
+    Op("LeakyRelu", "elementwise", shape="same", folds=False, defaults=(("alpha", 0.01),)),
+    Op("Elu", "elementwise", shape="same", folds=False, defaults=(("alpha", 1.0),)),
+    Op("HardSigmoid", "elementwise", shape="same", folds=False, defaults=(("alpha", 0.2), ("beta", 0.5))),
     *_ew("HardSwish", since=14, folds=False),
     *_ew("Mish", since=18),
     *_ew("Gelu", since=20, folds=False),

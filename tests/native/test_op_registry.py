@@ -247,7 +247,7 @@ def _with_bias(rng, t):
 CASES = {
     **{op: unary() for op in "Exp Erf Tanh Sigmoid Relu Sin Cos Floor Ceil Round Softplus Abs Neg Sign Not".split()},
     "Sqrt": unary(0.0, 9.0), "Log": unary(0.05, 9.0), "Reciprocal": unary(0.5, 4.0),
-    "LeakyRelu": unary(alpha=0.3), "Elu": unary(alpha=0.7), "HardSigmoid": unary(alpha=0.3, beta=0.4),
+    "LeakyRelu": unary(), "Elu": unary(), "HardSigmoid": unary(),  # their default attributes (test_attributes below)
     "HardSwish": unary(), "Mish": unary(), "Gelu": unary(opset=20, approximate="tanh"),
     "IsNaN": lambda rng, t: Case([feed(special_floats(rng, t))], outs=["bool"]),
     "IsInf": lambda rng, t: Case([feed(special_floats(rng, t))], {"detect_negative": 0}, outs=["bool"]),
@@ -395,6 +395,14 @@ def test_every_stage_takes_its_ops_from_the_registry():
     assert set(contrib.RULES) == {op.name for op in ops.REGISTRY.values() if op.run == "rewrite" and op.shape == "none"}
     assert ELEMENTWISE == ops.names("elementwise") and VIEW_OPS <= declared
     assert set(shapes.VALUE_INPUTS) <= declared and shapes.FOLD_ONLY == ops.names("fold")
+
+
+@pytest.mark.parametrize("op", sorted(o.name for o in ops.ONNX.values() if o.defaults))
+def test_attributes_given_and_defaulted(op):
+    """An op's attributes given explicitly, and left to their ONNX defaults (cases above use the defaults)."""
+    attrs = {k: v * 1.5 + 0.1 for k, v in ops.ONNX[op].defaults}
+    model, feeds = build(("", op), unary(**attrs)(np.random.default_rng(RNG_SEED), "float32"), all_const=False)
+    run_both(compile_plan(model, feeds), feeds, reference(model, feeds), f"{op} with {attrs}")
 
 
 def test_webjit_ops_lists_every_declared_op(capsys):

@@ -87,6 +87,10 @@ CASES = {
     "reduce_l1": ("ReduceL1", [I], {"keepdims": 0}), "reduce_l2": ("ReduceL2", [F, i64(-1)], {}),
     "reduce_log_sum": ("ReduceLogSum", [P, i64(0, 1)], {}), "reduce_log_sum_exp": ("ReduceLogSumExp", [F], {}),
     "reduce_noop": ("ReduceSumSquare", [F], {"noop_with_empty_axes": 1}),
+    # over no elements (a slice of a shape that came out empty): the identity of each reduction
+    **{f"{op.lower()}_empty_{t.__name__}": (op, [np.zeros((2, 0), t), i64(1)], {})
+       for op in ("ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1") for t in (np.int64, np.float32)},
+    "reduce_log_sum_exp_empty": ("ReduceLogSumExp", [np.zeros((0, 3), np.float32), i64(0)], {"keepdims": 0}),
     "cumsum": ("CumSum", [I, np.int64(1)], {}), "cumsum_reverse_exclusive": ("CumSum", [F, np.int32(-1)],
                                                                         {"reverse": 1, "exclusive": 1}),
     "matmul": ("MatMul", [F[0], F[1].T.copy()], {}), "clip": ("Clip", [F, np.float32(-0.5), np.float32(0.5)], {}),

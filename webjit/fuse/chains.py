@@ -6,6 +6,7 @@ attention kernel holds in registers. The last line is the result.
 """
 from __future__ import annotations
 
+from .. import ops
 from ..ir import Graph, Node
 from ..tensor import Tensor
 from .rewrite import ELEMENTWISE, USES_COORDS, VIEW_OPS, Rewriter, reorder_and_prune
@@ -15,7 +16,8 @@ def _node_code(g: Graph, n: Node) -> tuple[list[str], list[tuple]]:
     out = g.values[n.outputs[0]]
     leaves: list[str] = []
     args = []
-    attrs = {k: v for k, v in n.attrs.items() if not isinstance(v, Tensor)}
+    attrs = {**dict(ops.ONNX[n.op].defaults if n.op in ops.ONNX else ()),
+             **{k: v for k, v in n.attrs.items() if not isinstance(v, Tensor)}}
     inputs = n.inputs[:1] if n.op in ("Trilu", "CastLike") else n.inputs
     if n.op == "Trilu" and n.input(1):
         attrs["k"] = int(g.const(n.inputs[1]).reshape(-1)[0])

@@ -78,7 +78,10 @@ def MatMul(c, *, epilogue=None):
               "b": {"slot": slots[1], "access": vb.access(batch + (k, n))},
               "leaves": [_epilogue_leaf(c, x, s, c.shape(out), batch + (m, n)) for x, s in zip(rest, slots[2:])],
               "code": [list(l) for l in (epilogue or ())]}
-    space = matmul_space(nb, m, n, k, vec4_ok(params["a"]["access"], params["b"]["access"], n, k))
+    # the vec4 form declares A's and B's buffers as arrays of vec4: an epilogue input read from one of them
+    # (x + x·W, a residual of the matmul's own input) needs the scalar form
+    shared = bool(set(slots[2:]) & {slots[0], slots[1]})
+    space = matmul_space(nb, m, n, k, not shared and vec4_ok(params["a"]["access"], params["b"]["access"], n, k))
     return [KernelSpec("matmul", c.node.name, params, tuple(bases), (out,), space,
                        flops=2 * nb * m * n * k, bytes=4 * nb * (m * k + k * n + m * n))]
 
