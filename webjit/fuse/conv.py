@@ -11,11 +11,12 @@ the input (Whisper's front end has K = 3).
 
 ConvInteger (what onnxruntime's quantize_dynamic writes for a Conv) is the same lowering in integers:
 
-    x [N, C, *in] (uint8) --minus x_zero_point, as float32--> --patches--> MatMulInteger(., W' (int8 / uint8), w_zero_point)
+    x [N, C, *in] uint8 --(x - x_zero_point) as float32--> --patches--> MatMulInteger(., W', w_zero_point)
 
 The activations are centered first (one pass over the input, not K over the patches), so padding with 0 is padding
 with the zero point, as ConvInteger defines it. The MatMulInteger's A is then float32 holding integers without a zero
-point, which fuse/quant.py turns into a QMatMul on W' kept packed, like any quantized linear layer.
+point, which fuse/quant.py turns into a QMatMul on W' kept packed (int8 or uint8), like any quantized linear layer.
+The Cast to float32 that follows a ConvInteger is moved before the output transpose, into the matmul's epilogue.
 """
 from __future__ import annotations
 
@@ -32,10 +33,24 @@ OPS = ("Conv", "ConvInteger")
 def lower_conv(g: Graph) -> None:
     r = Rewriter(g)
     out: list[Node] = []
+    taken: set[int] = set()  # Casts lowered with their ConvInteger
     for n in g.nodes:
-        out += _conv(g, r, n) if n.op in OPS else [n]
+        if id(n) in taken:
+            continue
+        cast = _float_cast(r, n) if n.op == "ConvInteger" else None
+        if cast is not None:
+            taken.add(id(cast))
+        out += _conv(g, r, n, cast) if n.op in OPS else [n]
     g.nodes = out
     reorder_and_prune(g)
+
+
+def _float_cast(r: Rewriter, n: Node) -> Node | None:
+    """The Cast to float32 that is a ConvInteger's only use (as quantize_dynamic writes it), or None. Cast before
+    the output transpose, the sums stay float32 end to end and the matmul takes the Cast as its epilogue."""
+    y = n.outputs[0]
+    use = r.uses.get(y, [None])[0] if r.single_use(y) else None
+    return use if use is not None and use.op == "Cast" and r.g.values[use.outputs[0]].dtype == "float32" else None
 
 
 class _Emit:
@@ -61,7 +76,8 @@ class _Emit:
         return self("Transpose", [x], [shape[p] for p in perm], perm=list(perm))
 
 
-def _conv(g: Graph, r: Rewriter, n: Node) -> list[Node]:
+def _conv(g: Graph, r: Rewriter, n: Node, cast: Node | None = None) -> list[Node]:
+    """The lowered nodes; with `cast` (a ConvInteger's Cast to float32), they write the Cast's output."""
     integer = n.op == "ConvInteger"
     x, w_name = n.inputs[0], n.inputs[1]
     bias = None if integer else n.input(2)
@@ -107,12 +123,14 @@ def _conv(g: Graph, r: Rewriter, n: Node) -> list[Node]:
     if integer:
         zw = [n.input(3)] if n.input(3) else []
         y = e("MatMulInteger", [patches, weight, "", *zw], [batch, positions, o], dtype="int32")
+        if cast is not None:
+            y = e("Cast", [y], [batch, positions, o], dtype="float32", to=cast.attrs["to"])
     else:
         y = e("MatMul", [patches, weight], [batch, positions, o])
     if bias:
         y = e("Add", [y, bias], [batch, positions, o])
     e.reshape(e.transpose(y, [0, 2, 1]), [batch, o, *outs])
-    e.nodes[-1].outputs = [n.outputs[0]]
+    e.nodes[-1].outputs = [(cast or n).outputs[0]]
     return e.nodes
 
 
