@@ -1,4 +1,4 @@
-"""Shape and type inference for the quantization ops (ONNX QuantizeLinear family, MatMulInteger, and
+"""Shape and type inference for the quantization ops (ONNX QuantizeLinear family, MatMulInteger, ConvInteger, and
 com.microsoft MatMulNBits). Each function takes shapes' `_Ctx` and returns [(dtype, shape)] per output."""
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def _matmul_integer(c):
     return [("int32", _matmul(c)[0][1])]
 
 
+def _conv_integer(c):
+    from .shapes import _conv
+    return [("int32", _conv(c)[0][1])]
+
+
 def _matmul_nbits(c):
     a, k, n = c.shape(0), c.node.attrs.get("K"), c.node.attrs.get("N")
     if k is None or n is None or not a or a[-1] != k:
@@ -33,4 +38,4 @@ def _matmul_nbits(c):
 
 QUANT_SHAPES = {"DequantizeLinear": _dequantize, "QuantizeLinear": _quantize,
                 "DynamicQuantizeLinear": _dynamic_quantize, "MatMulInteger": _matmul_integer,
-                "MatMulNBits": _matmul_nbits}
+                "ConvInteger": _conv_integer, "MatMulNBits": _matmul_nbits}

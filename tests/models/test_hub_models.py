@@ -26,10 +26,7 @@ FP32_ATOL, FP32_RTOL = 1e-4, 1e-4
 RANGE_FRACTION, MIN_COSINE = 0.01, 0.9999
 
 # (arch, file) -> why it does not compile yet
-KNOWN_GAPS = {
-    ("vit", "onnx/model_quantized.onnx"): "ConvInteger (the quantized patch embedding) has no kernel yet",
-    ("whisper", "onnx/encoder_model_quantized.onnx"): "ConvInteger (the quantized front end) has no kernel yet",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 def cases():
     for arch in hub.ARCHS:

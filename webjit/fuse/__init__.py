@@ -1,10 +1,11 @@
 """Stage 3: rewrite the specialised graph into the nodes webjit has kernels for.
 
 Passes, in order:
+  lower_conv       Conv, ConvInteger -> im2col patches (a view where the kernel tiles the input) @ the laid-out
+                   weight: MatMul, or MatMulInteger for the next pass (fuse/conv.py)
   quantized_weights  MatMulInteger (constant B), MatMulNBits -> QMatMul, Gather of int8 tables -> QGather: weights
                      stay quantized (fuse/quant.py)
   decompose_quant  QuantizeLinear family, MatMulInteger -> Elementwise, Reduce*, MatMul (fuse/quant.py)
-  lower_conv       Conv -> im2col patches (a view where the kernel tiles the input) @ the laid-out weight
   canonicalize     Gemm -> MatMul + elementwise (transposes as views); Dropout -> Identity; Split -> Slices
   split_weights    weights over the 128 MiB binding limit -> chunks
   layernorm        decomposed ReduceMean/Sub/Pow/Sqrt/Div (+Mul/Add) -> LayerNormalization
@@ -30,7 +31,7 @@ from .rewrite import ELEMENTWISE, VIEW_OPS
 
 __all__ = ["fuse", "PASSES", "ELEMENTWISE", "VIEW_OPS"]
 
-PASSES = [quantized_weights, decompose_quant, lower_conv, canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm,
+PASSES = [lower_conv, quantized_weights, decompose_quant, canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm,
           fuse_elementwise, fuse_attention,
           fold_output_transpose, fuse_epilogue, resolve_views]
 

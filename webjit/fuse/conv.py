@@ -8,6 +8,15 @@ Where the kernel tiles the input exactly (kernel == stride, no padding or dilati
 patches are a Reshape/Transpose of x: at most one copy, of the input's size. Otherwise the padding is a Concat with zeros and
 each kernel offset is a strided Slice (a view), concatenated along a new axis: one copy of the patches, K times
 the input (Whisper's front end has K = 3).
+
+ConvInteger (what onnxruntime's quantize_dynamic writes for a Conv) is the same lowering in integers:
+
+    x [N, C, *in] uint8 --(x - x_zero_point) as float32--> --patches--> MatMulInteger(., W', w_zero_point)
+
+The activations are centered first (one pass over the input, not K over the patches), so padding with 0 is padding
+with the zero point, as ConvInteger defines it. The MatMulInteger's A is then float32 holding integers without a zero
+point, which fuse/quant.py turns into a QMatMul on W' kept packed (int8 or uint8), like any quantized linear layer.
+The Cast to float32 that follows a ConvInteger is moved before the output transpose, into the matmul's epilogue.
 """
 from __future__ import annotations
 
@@ -15,25 +24,44 @@ from ..errors import UnsupportedOp
 from ..ir import Graph, Node
 from ..shapes import conv_geometry
 from ..tensor import Tensor, prod
+from .quant import centered
 from .rewrite import Rewriter, reorder_and_prune
+
+OPS = ("Conv", "ConvInteger")
 
 
 def lower_conv(g: Graph) -> None:
     r = Rewriter(g)
     out: list[Node] = []
+    taken: set[int] = set()  # Casts lowered with their ConvInteger
     for n in g.nodes:
-        out += _conv(g, r, n) if n.op == "Conv" else [n]
+        if id(n) in taken:
+            continue
+        cast = _float_cast(r, n) if n.op == "ConvInteger" else None
+        if cast is not None:
+            taken.add(id(cast))
+        out += _conv(g, r, n, cast) if n.op in OPS else [n]
     g.nodes = out
     reorder_and_prune(g)
+
+
+def _float_cast(r: Rewriter, n: Node) -> Node | None:
+    """The Cast to float32 that is a ConvInteger's only use (as quantize_dynamic writes it), or None. Cast before
+    the output transpose, the sums stay float32 end to end and the matmul takes the Cast as its epilogue."""
+    y = n.outputs[0]
+    use = r.uses.get(y, [None])[0] if r.single_use(y) else None
+    return use if use is not None and use.op == "Cast" and r.g.values[use.outputs[0]].dtype == "float32" else None
 
 
 class _Emit:
     def __init__(self, g: Graph, r: Rewriter, n: Node):
         self.g, self.r, self.n, self.nodes = g, r, n, []
-        self.like = g.values[n.inputs[0]]
 
-    def __call__(self, op: str, inputs: list[str], shape, out: str | None = None, **attrs) -> str:
-        out = out or self.r.new_value(f"{self.n.name}_{op.lower()}", self.like, shape=tuple(shape))
+    def __call__(self, op: str, inputs: list[str], shape, out: str | None = None, dtype: str | None = None,
+                 **attrs) -> str:
+        """A node; its output has the given shape and dtype, by default the first input's dtype."""
+        like = self.g.values[inputs[0]]
+        out = out or self.r.new_value(f"{self.n.name}_{op.lower()}", like, shape=tuple(shape), dtype=dtype)
         self.nodes.append(Node(op, f"{self.n.name}_{op.lower()}{len(self.nodes)}", inputs, [out], attrs))
         return out
 
@@ -48,13 +76,23 @@ class _Emit:
         return self("Transpose", [x], [shape[p] for p in perm], perm=list(perm))
 
 
-def _conv(g: Graph, r: Rewriter, n: Node) -> list[Node]:
-    x, w_name, bias = n.inputs[0], n.inputs[1], n.input(2)
+def _conv(g: Graph, r: Rewriter, n: Node, cast: Node | None = None) -> list[Node]:
+    """The lowered nodes; with `cast` (a ConvInteger's Cast to float32), they write the Cast's output."""
+    integer = n.op == "ConvInteger"
+    x, w_name = n.inputs[0], n.inputs[1]
+    bias = None if integer else n.input(2)
     w = g.const(w_name)
     if w is None or int(n.attrs.get("group", 1)) != 1 or len(w.shape) not in (3, 4):
-        raise UnsupportedOp(f"node '{n.name}': op Conv is supported in 1-D and 2-D with constant weights and one "
+        raise UnsupportedOp(f"node '{n.name}': op {n.op} is supported in 1-D and 2-D with constant weights and one "
                             f"group (this one: weight {list(g.values[w_name].shape)}, group {n.attrs.get('group', 1)})")
     e = _Emit(g, r, n)
+    if integer:
+        zx = n.input(2)
+        if zx and prod(g.values[zx].shape) != 1:
+            raise UnsupportedOp(f"node '{n.name}': op ConvInteger needs one x_zero_point for the whole input "
+                                f"(this one has shape {list(g.values[zx].shape)})")
+        x, node = centered(r, n, x, zx, None, "x")
+        e.nodes.append(node)
     shape = g.values[x].shape
     batch, chans, spatial, kernel = shape[0], shape[1], list(shape[2:]), list(w.shape[2:])
     begin, end, strides, dilations, outs = conv_geometry(n, spatial, kernel)
@@ -82,11 +120,17 @@ def _conv(g: Graph, r: Rewriter, n: Node) -> list[Node]:
         stacked = e("Concat", pieces, [batch, chans, k, positions], axis=2) if len(pieces) > 1 else pieces[0]
         patches = e.transpose(e.reshape(stacked, [batch, chans * k, positions]), [0, 2, 1])
     weight = r.new_const(f"{n.name}_w", w.reshape(o, chans * k).T)
-    y = e("MatMul", [patches, weight], [batch, positions, o])
+    if integer:
+        zw = [n.input(3)] if n.input(3) else []
+        y = e("MatMulInteger", [patches, weight, "", *zw], [batch, positions, o], dtype="int32")
+        if cast is not None:
+            y = e("Cast", [y], [batch, positions, o], dtype="float32", to=cast.attrs["to"])
+    else:
+        y = e("MatMul", [patches, weight], [batch, positions, o])
     if bias:
         y = e("Add", [y, bias], [batch, positions, o])
     e.reshape(e.transpose(y, [0, 2, 1]), [batch, o, *outs])
-    e.nodes[-1].outputs = [n.outputs[0]]
+    e.nodes[-1].outputs = [(cast or n).outputs[0]]
     return e.nodes
 
 
@@ -97,7 +141,7 @@ def _pad(e: _Emit, x: str, axis: int, before: int, after: int) -> str:
         if count is None:
             parts.append(x)
         elif count:
-            zeros = Tensor.full(tuple(shape[:axis] + [count] + shape[axis + 1:]), 0.0, e.like.dtype)
+            zeros = Tensor.full(tuple(shape[:axis] + [count] + shape[axis + 1:]), 0.0, e.g.values[x].dtype)
             parts.append(e.r.new_const(f"{e.n.name}_pad", zeros))
     shape[axis] += before + after
     return e("Concat", parts, shape, axis=axis)

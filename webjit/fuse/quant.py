@@ -3,7 +3,8 @@
   quantized_weights  Gather of an int8 / uint8 table (or of a DequantizeLinear of one) -> QGather of the table packed
                    as bytes, then DequantizeLinear of the rows; MatMulInteger with a constant 2-D B, com.microsoft MatMulNBits -> QMatMul: a matmul whose B
                    stays quantized (packed words, see quant_pack.py) with per-block scales and zero points, unpacked
-                   and scaled as the kernel loads it. B(k, n) = (q(k, n) - zero(k / bs, n)) * scale(k / bs, n)
+                   and scaled as the kernel loads it. B(k, n) = (q(k, n) - zero(k / bs, n)) * scale(k / bs, n).
+                   (ConvInteger reaches here as a MatMulInteger over its patches: fuse/conv.py.)
   decompose_quant  DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear -> Elementwise code (and ReduceMin /
                    ReduceMax for the dynamic range); MatMulInteger with B computed at run time -> Elementwise
                    (zero points subtracted, as float32) + MatMul + Cast to int32
@@ -135,7 +136,7 @@ def _dynamic_quantize_linear(r: Rewriter, n: Node) -> list[Node]:
     return nodes
 
 
-def _centered(r: Rewriter, n: Node, x: str, zp: str, axis: int | None, tag: str) -> tuple[str, Node]:
+def centered(r: Rewriter, n: Node, x: str, zp: str, axis: int | None, tag: str) -> tuple[str, Node]:
     """x - zero point as float32 (the integer value a MatMulInteger operand stands for)."""
     v = r.g.values[x]
     c = _Code(r, len(v.shape), axis)
@@ -148,16 +149,25 @@ def _centered(r: Rewriter, n: Node, x: str, zp: str, axis: int | None, tag: str)
     return out, c.node(f"{n.name}_{tag}", out)
 
 
+def _operand_a(r: Rewriter, n: Node) -> tuple[str, list[Node]]:
+    """MatMulInteger's A centered on its zero point, as float32. An A that is float32 already holds centered
+    integers (the patches of a ConvInteger, fuse/conv.py) and is used as it is."""
+    a = n.inputs[0]
+    v = r.g.values[a]
+    if v.dtype == F and not n.input(2):
+        return a, []
+    a2, na = centered(r, n, a, n.input(2), len(v.shape) - 2 if len(v.shape) > 1 else None, "a")
+    return a2, [na]
+
+
 def _matmul_integer(r: Rewriter, n: Node) -> list[Node]:
-    a, b = n.inputs[:2]
-    rank_a = len(r.g.values[a].shape)
-    a2, na = _centered(r, n, a, n.input(2), rank_a - 2 if rank_a > 1 else None, "a")
-    b2, nb = _centered(r, n, b, n.input(3), None, "b")
+    a2, na = _operand_a(r, n)
+    b2, nb = centered(r, n, n.inputs[1], n.input(3), None, "b")
     y = r.g.values[n.outputs[0]]
     acc = r.new_value(f"{n.name}_acc", y, dtype=F)
     c = _Code(r, len(y.shape))
     c.line("int32", "Cast", c.arg(acc))
-    return [na, nb, Node("MatMul", n.name, [a2, b2], [acc]), c.node(f"{n.name}_int", n.outputs[0])]
+    return [*na, nb, Node("MatMul", n.name, [a2, b2], [acc]), c.node(f"{n.name}_int", n.outputs[0])]
 
 
 DECOMPOSE = {"DequantizeLinear": _dequantize_linear, "QuantizeLinear": _quantize_linear,
@@ -200,8 +210,7 @@ def _from_matmul_integer(r: Rewriter, n: Node) -> list[Node] | None:
     if b.const is None or len(b.shape) != 2 or (zb is not None and (zb.const is None or zb.const.size not in (1, b.shape[1]))):
         return None
     k, cols = b.shape
-    rank_a = len(r.g.values[n.inputs[0]].shape)
-    a2, na = _centered(r, n, n.inputs[0], n.input(2), rank_a - 2 if rank_a > 1 else None, "a")
+    a2, na = _operand_a(r, n)
     zero, zp = 0.0, None
     if zb is not None and zb.const.size == 1:
         zero = float(zb.const.item(0))
@@ -213,7 +222,7 @@ def _from_matmul_integer(r: Rewriter, n: Node) -> list[Node] | None:
                   zp=zp, zero=zero)
     c = _Code(r, len(y.shape))
     c.line("int32", "Cast", c.arg(acc))  # exact: the sum is an integer (below 2^24 in magnitude, see the module)
-    return [na, mm, c.node(f"{n.name}_int", n.outputs[0])]
+    return [*na, mm, c.node(f"{n.name}_int", n.outputs[0])]
 
 
 def _from_matmul_nbits(r: Rewriter, n: Node) -> list[Node]:
