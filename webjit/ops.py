@@ -104,6 +104,7 @@ DECLARED: list[Op] = [
     Op("QuantizeLinear", "rewrite", F, since=10, folds=False),
     Op("DynamicQuantizeLinear", "rewrite", F, since=11, folds=False),
     Op("MatMulInteger", "rewrite", Q8, since=10, folds=False),
+    Op("ConvInteger", "rewrite", Q8, since=10, folds=False),
     Op("MatMulNBits", "rewrite", F, domain=MS, folds=False),
     # evaluated at compile time only
     *[Op(n, "fold", ANY, shape="none") for n in ("Constant", "Shape", "Size", "NonZero")],

@@ -199,6 +199,12 @@ def _matmul_integer(rng, t):
     return Case([feed(a), const(b), const(np.array(3, NP[t])), const(np.array(0, np.int8))], outs=["int32"])
 
 
+def _conv_integer(rng, t):
+    return Case([feed(values(rng, t, (1, 3, 9, 11))), const(values(rng, "int8", (4, 3, 3, 3))),
+                 const(np.array(5, NP[t])), const(np.array(0, np.int8))],
+                {"strides": [2, 1], "pads": [1, 0, 1, 2]}, outs=["int32"])
+
+
 def _matmul_nbits(rng, t):
     k, n, block = 64, 7, 32
     packed = rng.integers(0, 256, (n, k // block, block // 2)).astype(np.uint8)
@@ -276,7 +282,7 @@ CASES = {
     **{op: _reduce for op in ops.names("kernel") if op.startswith("Reduce")},
     "DequantizeLinear": _dequantize, "QuantizeLinear": _quantize,
     "DynamicQuantizeLinear": lambda rng, t: Case([feed(values(rng, t))], outs=["uint8", "float32", "uint8"]),
-    "MatMulInteger": _matmul_integer, (MS, "MatMulNBits"): _matmul_nbits,
+    "MatMulInteger": _matmul_integer, "ConvInteger": _conv_integer, (MS, "MatMulNBits"): _matmul_nbits,
     "Constant": lambda rng, t: Case([], {"value": nh.from_array(values(rng, t, (3, 5)))}, outs=[t]),
     "Shape": lambda rng, t: Case([feed(values(rng, t))], {"start": 1}, outs=["int64"]),
     "Size": lambda rng, t: Case([feed(values(rng, t))], outs=["int64"]),
