@@ -16,6 +16,8 @@ Passes, in order:
   epilogue         MatMul -> Elementwise -> one MatMul with the elementwise code as epilogue
   views            Reshape/Transpose/Slice/Expand/... -> strided views on the producer's buffer; copies where a
                    consumer needs a dense buffer
+  share            kernels that differ only in inlined float constants (per-layer quantization scales) read them
+                   from one-element weights, so that identical layers share one kernel source (fuse/share.py)
 
 """
 from __future__ import annotations
@@ -28,12 +30,13 @@ from .layout import resolve_views
 from .norms import fuse_layernorm, fuse_rmsnorm
 from .quant import decompose_quant, quantized_weights
 from .rewrite import ELEMENTWISE, VIEW_OPS
+from .share import share_constants
 
 __all__ = ["fuse", "PASSES", "ELEMENTWISE", "VIEW_OPS"]
 
 PASSES = [lower_conv, quantized_weights, decompose_quant, canonicalize, split_large_weights, fuse_layernorm, fuse_rmsnorm,
           fuse_elementwise, fuse_attention,
-          fold_output_transpose, fuse_epilogue, resolve_views]
+          fold_output_transpose, fuse_epilogue, resolve_views, share_constants]
 
 
 def fuse(g: Graph, dump=None) -> Graph:
