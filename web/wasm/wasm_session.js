@@ -334,6 +334,7 @@ export class WasmSession {
     call.data.forEach((d, i) => {
       new Uint8Array(this.memory.buffer, w.inputs[i], d.byteLength).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
     });
+    this._select(c); // the classes' layouts overlap: another class's arena may have covered c's table since
     try {
       if (this._workers) await this._workers.run(c.index);
       else /** @type {{run: (t: number, nt: number) => void}[]} */ (this._instances)[c.index].run(0, 1);
