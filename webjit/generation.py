@@ -55,13 +55,15 @@ class Spec:
 
     @staticmethod
     def of(context: int, prompt_buckets=None, past_buckets=None) -> "Spec":
-        if context < 2:
-            raise WebjitError(f"--generate {context}: the context must hold at least 2 positions")
+        if context < 3:
+            raise WebjitError(f"--generate {context}: the context must hold at least 3 positions")
         top = context - 1  # a prompt of `top` tokens over one masked row; a past of `top` rows plus one token
-        return Spec(context, _buckets(prompt_buckets, top, "prompt"), _buckets(past_buckets, top, "past"))
+        # a prompt bucket holds at least 2 tokens (a 1-token prompt runs padded in the smallest): a class of one
+        # token over a one-row past is a decode class
+        return Spec(context, _buckets(prompt_buckets, top, "prompt", 2), _buckets(past_buckets, top, "past", 1))
 
 
-def _buckets(given, top: int, what: str) -> tuple[int, ...]:
+def _buckets(given, top: int, what: str, least: int) -> tuple[int, ...]:
     if given is None:
         sizes, b = [], FIRST_BUCKET
         while b < top:
@@ -69,8 +71,8 @@ def _buckets(given, top: int, what: str) -> tuple[int, ...]:
             b *= 2
     else:
         sizes = sorted({int(s) for s in given})
-        if sizes and (sizes[0] < 1 or sizes[-1] > top):
-            raise WebjitError(f"{what} buckets {sizes}: sizes must lie between 1 and {top} (the context minus one)")
+        if sizes and (sizes[0] < least or sizes[-1] > top):
+            raise WebjitError(f"{what} buckets {sizes}: sizes must lie between {least} and {top} (the context minus one)")
     return tuple(sorted(set(sizes) | {top}))
 
 
