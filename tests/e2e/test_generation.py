@@ -159,3 +159,32 @@ def test_prompts_and_options_that_cannot_run_are_refused_clearly(page_for):
         "RangeError: token id 100000 is outside this model's vocabulary of 1000",
         "RangeError: generate() needs a prompt of at least one token",
     ]
+
+
+def test_device_memory_stays_constant_from_the_first_step_to_the_last(page_for):
+    """Every GPUBuffer the page creates is counted (created minus destroyed) at each token, and the wasm memory's
+    size is read at each token: both are the same at token 1 as at token 40, across the past buckets 16 and 32."""
+    body = """async ({create}, {p}) => {
+        const live = {bytes: 0, buffers: 0};
+        const make = GPUDevice.prototype.createBuffer;
+        const destroy = GPUBuffer.prototype.destroy;
+        const sizes = new WeakMap();
+        GPUDevice.prototype.createBuffer = function (d) {
+            const b = make.call(this, d); sizes.set(b, b.size); live.bytes += b.size; live.buffers += 1; return b;
+        };
+        GPUBuffer.prototype.destroy = function () {
+            if (sizes.has(this)) { live.bytes -= sizes.get(this); live.buffers -= 1; sizes.delete(this); }
+            return destroy.call(this);
+        };
+        const gpu = await create('/', {executionProviders: ['webgpu'], tuning: false});
+        const gpuSeen = [];
+        await gpu.generate(p, {maxNewTokens: 40, onToken: () => gpuSeen.push([live.bytes, live.buffers])});
+        const wasm = await create('/', {executionProviders: ['wasm'], wasm: {numThreads: 1}, tuning: false});
+        const wasmSeen = [];
+        await wasm.generate(p, {maxNewTokens: 40, onToken: () => wasmSeen.push(wasm.memory.buffer.byteLength)});
+        return {gpuSeen, wasmSeen};
+    }"""
+    got = run(page_for("gpt2"), body, {"p": prompt(7)})
+    assert len(got["gpuSeen"]) == len(got["wasmSeen"]) == 40
+    assert got["gpuSeen"][0][0] > 0 and all(s == got["gpuSeen"][0] for s in got["gpuSeen"]), got["gpuSeen"]
+    assert all(s == got["wasmSeen"][0] for s in got["wasmSeen"])
