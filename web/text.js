@@ -106,12 +106,16 @@ const STEPS = {
   Strip: ({ content, start = 0, stop = 0 }) => (pieces, place) => pieces.map((p, i) => {
     const chars = [...p];
     let from = 0, to = chars.length;
-    if (!place.merged || isFirst(pieces, place, i)) while (from < start && chars[from] === content) from++;
-    if (!place.merged || isLast(pieces, place, i)) while (chars.length - to < stop && to > from && chars[to - 1] === content) to--;
+    const cutStart = !place.merged || isFirst(pieces, place, i);
+    const cutEnd = !place.merged || isLast(pieces, place, i);
+    while (cutStart && from < start && chars[from] === content) from++;
+    while (cutEnd && chars.length - to < stop && to > from && chars[to - 1] === content) to--;
     return chars.slice(from, to).join('');
   }),
   Replace: ({ pattern, content }) => {
-    if (typeof pattern?.String !== 'string') throw new Error('tokenizer.json: Replace decoders with a Regex are not supported');
+    if (typeof pattern?.String !== 'string') {
+      throw new Error('tokenizer.json: Replace decoders with a Regex are not supported');
+    }
     return (pieces) => pieces.map((p) => p.replaceAll(pattern.String, content));
   },
   Metaspace: ({ replacement = '\u2581', prepend_scheme, add_prefix_space }) => {

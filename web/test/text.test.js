@@ -9,8 +9,9 @@ const llamaLike = {
   model: { type: 'BPE', vocab: Object.fromEntries(['<unk>', '<s>', '▁a', ...bytes].map((t, i) => [t, i])) },
   added_tokens: [{ id: 1, content: '<s>', special: true }],
   decoder: {
-    type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' },
-      { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
+    type: 'Sequence',
+    decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' },
+      { type: 'Strip', content: ' ', start: 1, stop: 0 }],
   },
 };
 
