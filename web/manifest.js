@@ -403,6 +403,31 @@ export async function sha256Hex(bytes) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+const SRI = /^(sha256|sha384|sha512)-([A-Za-z0-9+/]+={0,2})$/;
+const SRI_DIGESTS = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
+
+/**
+ * Throw an IntegrityError unless the manifest's bytes match one of the Subresource Integrity hashes the page gave.
+ * @param {URL} url
+ * @param {ArrayBuffer} bytes
+ * @param {string} integrity
+ */
+export async function checkIntegrity(url, bytes, integrity) {
+  const tokens = typeof integrity === 'string' ? integrity.trim().split(/\s+/).filter(Boolean) : [];
+  if (!tokens.length || !tokens.every((t) => SRI.test(t))) {
+    throw new TypeError(`integrity must be 'sha256-' and the base64 of the manifest's SHA-256 (as webjit build prints it), got ${JSON.stringify(integrity)}`);
+  }
+  const got = [];
+  for (const token of tokens) {
+    const [, alg, want] = /** @type {RegExpExecArray} */ (SRI.exec(token));
+    const digest = new Uint8Array(await crypto.subtle.digest(SRI_DIGESTS[/** @type {'sha256'} */ (alg)], bytes));
+    const have = btoa(String.fromCharCode(...digest));
+    if (have === want) return;
+    got.push(`${alg}-${have}`);
+  }
+  throw new IntegrityError(`${url}: the manifest is ${got.join(' ')}, not the pinned ${tokens.join(' ')}: it was changed or is another bundle`);
+}
+
 /**
  * Throw an IntegrityError unless `bytes` are what the manifest lists for `path`.
  * @param {string} path
@@ -423,7 +448,9 @@ export class Bundle {
   /**
    * @param {string | URL | BundleSource} url  the bundle folder or its manifest.json, or a bundle held elsewhere
    *   (compileInBrowser's result): its `url` and the `fetch` that serves its files
-   * @param {{fetch?: typeof fetch}} [options]
+   * @param {{fetch?: typeof fetch, integrity?: string}} [options]  integrity: the manifest's hash as the page
+   *   pins it, in Subresource Integrity form ('sha256-BASE64', or several separated by spaces); the manifest must
+   *   match one, and its own file hashes then cover the rest of the bundle
    * @returns {Promise<Bundle>}
    */
   static async load(url, options = {}) {
@@ -433,6 +460,7 @@ export class Bundle {
     const response = await fetchFn(manifestUrl);
     if (!response.ok) throw new ManifestError(`${manifestUrl}: HTTP ${response.status} ${response.statusText}`);
     const bytes = await response.arrayBuffer();
+    if (options.integrity != null) await checkIntegrity(manifestUrl, bytes, options.integrity);
     let json;
     try {
       json = JSON.parse(new TextDecoder().decode(bytes));

@@ -56,7 +56,7 @@ function encoderSession(session, s) {
       const provider = session.executionProvider === 'wasm' ? 'wasm' : { name: 'webgpu', useCpuAdapter: true };
       const { InferenceSession } = await import('./session.js');
       const encoder = await InferenceSession.create({ url: new URL(s.encoder.folder, bundle.url), fetch: fetchFn },
-        { ...options, executionProviders: [provider], onProgress: undefined, fetch: undefined,
+        { ...options, executionProviders: [provider], onProgress: undefined, fetch: undefined, integrity: undefined,
           ...(session.wasm ? { wasm: { numThreads: session.wasm.threads } } : {}) });
       const want = bundle.manifest.files[path].sha256;
       if (encoder.bundle.hash !== want) {

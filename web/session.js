@@ -44,6 +44,7 @@ class NoGpuError extends Error {}
  *   cache?: boolean,
  *   onProgress?: (event: ProgressEvent) => void,
  *   fetch?: typeof fetch,
+ *   integrity?: string,
  *   wasm?: {numThreads?: number},
  * }} SessionOptions
  */
@@ -72,7 +73,7 @@ export class InferenceSession {
     }
     const progress = options.onProgress || (() => {});
     progress({ phase: 'manifest' });
-    const bundle = await Bundle.load(url, { fetch: options.fetch });
+    const bundle = await Bundle.load(url, { fetch: options.fetch, integrity: options.integrity });
     /** @type {[string, Error][]} */
     const failed = [];
     /** @type {{provider: string, over: string, reason: string} | undefined} */
@@ -190,6 +191,7 @@ export class InferenceSession {
     this._options = null;
     /** @type {Promise<any> | null} an encoder-decoder model's encoder session (seq2seq.js), once made */
     this._encoder = null;
+    this._released = false;
     /** @type {import('./generate.js').GenerationStats | undefined} the last generate()'s token counts and times */
     this.generationStats = undefined;
   }
@@ -365,6 +367,7 @@ export class InferenceSession {
    * @returns {Promise<Record<string, Tensor>>}
    */
   async run(feeds) {
+    if (this._released) throw new Error('this session was released; create a new InferenceSession');
     if (this.gpu.lost && this._wasmOptions && !this._replacement) this._replacement = this._switchToWasm();
     if (this._replacement) return (await this._replacement).run(feeds);
     checkNotLost(this.gpu);
@@ -494,6 +497,7 @@ export class InferenceSession {
    * @returns {Promise<number[]>}  the new ids
    */
   async generate(inputIds, options) {
+    if (this._released) throw new Error('this session was released; create a new InferenceSession');
     if (this.gpu.lost && this._wasmOptions && !this._replacement) this._replacement = this._switchToWasm();
     if (this._replacement) return (await this._replacement).generate(inputIds, options);
     checkNotLost(this.gpu);
@@ -598,6 +602,8 @@ export class InferenceSession {
 
   /** Free the device and its buffers; the session cannot run afterwards. */
   async release() {
+    if (this._released) return;
+    this._released = true;
     if (this._replacement) (await this._replacement.catch(() => null))?.release();
     if (this._encoder) (await this._encoder.catch(() => null))?.release();
     for (const list of Object.values(this.buffers)) list.forEach((b) => b.destroy());

@@ -119,7 +119,28 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
     manifest = _manifest(sections[-1], shards, weight_records, ref, writer.files, weights, backends, wasm, dynamic)
     if generation is not None:
         manifest["generate"] = generation
-    return {**nested, **writer.contents, "manifest.json": _json(manifest).encode()}
+    data = _json(manifest).encode()
+    return {**nested, **writer.contents, SNIPPET: snippet(integrity(data)).encode(), "manifest.json": data}
+
+
+SNIPPET = "snippet.html"  # how a page pins this bundle (not a file of the manifest: it holds the manifest's hash)
+
+
+def integrity(manifest: bytes) -> str:
+    """The manifest's hash in Subresource Integrity form, for InferenceSession.create(url, {integrity})."""
+    import base64
+    return "sha256-" + base64.b64encode(hashlib.sha256(manifest).digest()).decode()
+
+
+def snippet(pin: str) -> str:
+    return f"""<!-- Load this bundle pinned to its manifest: the manifest holds the SHA-256 of every other file, so a changed
+     file anywhere in the bundle is refused. Serve the runtime (web/ of webjit, or the npm package) beside it.
+     Under a strict Content-Security-Policy, put the script in a module file of its own. -->
+<script type="module">
+  import {{ InferenceSession }} from '/web/webjit.js';
+  const session = await InferenceSession.create('./', {{ integrity: '{pin}' }});
+</script>
+"""
 
 
 def _compile(model, shapes, values, buckets, outputs=None) -> tuple[list[Plan], dict | None]:
@@ -208,7 +229,7 @@ def _compile_seq2seq(model, encoder, spec, weights, backends) -> tuple[list[Plan
     enc_buckets = [f"{roles.enc_dim}={sizes(spec.encoder_buckets)}"] if len(spec.encoder_buckets) > 1 else None
     enc_files = build_files(encoder, values=enc_feeds, weights=weights, reference=False, backends=backends,
                             buckets=enc_buckets)
-    nested = {f"{ENCODER_FOLDER}/{path}": data for path, data in enc_files.items()}
+    nested = {f"{ENCODER_FOLDER}/{path}": data for path, data in enc_files.items() if path != SNIPPET}
     dec_buckets = [f"{roles.seq_dim}={sizes(spec.decoder_buckets)}"] if len(spec.decoder_buckets) > 1 else None
     plans, dynamic = _compile(model, None, dec_feeds, dec_buckets, outputs=[roles.logits])
     vocab = int(plans[-1].shapes[roles.logits][-1])

@@ -205,6 +205,9 @@ def cmd_build(args) -> int:
           f"{f', {len(classes) + 1} shape classes ({dims})' if classes else ''}"
           f" ({len(manifest.get('wasm', {}).get('modules', []))} WebAssembly modules)"
           f"{'' if 'reference' in manifest else ' (no reference outputs)'}")
+    from .bundle import SNIPPET, integrity
+    print(f"integrity: {integrity((out / 'manifest.json').read_bytes())} (InferenceSession.create(url, {{integrity}}); "
+          f"{out / SNIPPET})")
     if manifest["weights"]["format"] == "fp16":
         tensors = manifest["weights"]["tensors"]
         stored = sum(p["bytes"] for t in tensors for p in t["parts"])
@@ -230,7 +233,7 @@ def cmd_serve(args) -> int:
     pyodide = args.pyodide or ("build/pyodide" if Path("build/pyodide/pyodide-lock.json").is_file() else None)
     if pyodide and not (Path(pyodide) / "pyodide-lock.json").is_file():
         raise WebjitError(f"{pyodide}: no pyodide-lock.json; make it with `python -m webjit.pyodide_dist -o {pyodide}`")
-    server = make_server(args.bundle, args.port, mounts={"pyodide": pyodide} if pyodide else None)
+    server = make_server(args.bundle, args.port, mounts={"pyodide": pyodide} if pyodide else None, csp=args.csp)
     print(f"serving {args.bundle} at {server.url} (runtime at {server.url}web/, demo at {server.url}web/demo.html)",
           flush=True)
     if pyodide:
@@ -332,6 +335,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     s.add_argument("--pyodide", metavar="DIR", help="Pyodide with webjit's wheels (python -m webjit.pyodide_dist), "
                    "served at /pyodide/ for compileInBrowser; default build/pyodide when it exists")
+    s.add_argument("--csp", action="store_true", help="send a strict Content-Security-Policy (no eval, no inline "
+                   "scripts, WebAssembly allowed): check that a page works under it")
     s.set_defaults(fn=cmd_serve)
 
     d = sub.add_parser("doctor", help="what this machine offers webjit, and what to install where something is missing")

@@ -36,6 +36,11 @@ HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-P
            "X-Content-Type-Options": "nosniff"}
 
 
+# `webjit serve --csp`: what a strict page sends; the runtime, its workers and the demo pages work under it
+# (WebAssembly compiles under 'wasm-unsafe-eval'; nothing uses eval, new Function or inline scripts)
+STRICT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'"
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME}
 
@@ -77,6 +82,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):
         for k, v in HEADERS.items():
             self.send_header(k, v)
+        if self.server.csp:
+            self.send_header("Content-Security-Policy", STRICT_CSP)
         super().end_headers()
 
     def log_message(self, format, *args):
@@ -87,6 +94,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     verbose = False
+    csp = False
 
     def handle_error(self, request, client_address):
         """A browser that drops a download it no longer needs (a failed load) is not an error of the server."""
@@ -104,7 +112,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def make_server(bundle: str | Path, port: int = 0, runtime: str | Path = RUNTIME, verbose: bool = False,
-                mounts: dict[str, str | Path] | None = None) -> Server:
+                mounts: dict[str, str | Path] | None = None, csp: bool = False) -> Server:
     """A server for `bundle` on 127.0.0.1:`port` (0: any free port). Call `serve_forever()` or `start()`.
 
     `mounts` maps a top-level name to a folder served under /NAME/ (a name cannot be "web" or hold a slash)."""
@@ -123,4 +131,5 @@ def make_server(bundle: str | Path, port: int = 0, runtime: str | Path = RUNTIME
     except OSError as e:
         raise WebjitError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from None
     server.verbose = verbose
+    server.csp = csp
     return server

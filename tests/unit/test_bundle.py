@@ -68,10 +68,17 @@ def test_every_file_of_a_bundle_is_listed_with_its_size_and_sha256(model, tmp_pa
     out = build(model, tmp_path / "b")
     m = manifest(out)
     assert m["format"] == "webjit-bundle" and m["version"] == bundle.SCHEMA_VERSION
-    assert files_under(out) == set(m["files"]) | {"manifest.json"}
+    assert files_under(out) == set(m["files"]) | {"manifest.json", "snippet.html"}
     for path, rec in m["files"].items():
         data = (out / path).read_bytes()
         assert rec == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}, path
+
+
+def test_the_snippet_pins_the_manifest_by_its_sha256(model, tmp_path):
+    import base64
+    out = build(model, tmp_path / "b")
+    pin = "sha256-" + base64.b64encode(hashlib.sha256((out / "manifest.json").read_bytes()).digest()).decode()
+    assert f"integrity: '{pin}'" in (out / "snippet.html").read_text()
 
 
 def test_kernel_files_are_named_by_their_content_and_shared_by_equal_kernels(model, tmp_path):
@@ -215,7 +222,8 @@ def test_names_from_the_model_reach_the_bundle_only_as_json_strings(model, tmp_p
     for path in files_under(out):
         if path != "manifest.json":
             data = (out / path).read_bytes()
-            assert b"evil" not in data and b"script" not in data, path
+            assert b"evil" not in data, path
+            assert b"script" not in data or path == "snippet.html", path  # the snippet's own tag, no name in it
     text = (out / "manifest.json").read_text()
     assert "<" not in text and ">" not in text and "&" not in text  # escaped, inert even inside HTML
     names = {w["name"] for w in manifest(out)["weights"]["tensors"]} | {k["node"] for k in manifest(out)["kernels"]}

@@ -372,7 +372,7 @@ export class WasmSession {
    */
   async _runClass(c) {
     if (this._broken) throw new Error(`this session failed earlier (${this._broken.message}); create a new InferenceSession`);
-    if (!this._instances && !this._workers) throw new Error('this session was released');
+    if (!this._instances && !this._workers) throw new Error('this session was released; create a new InferenceSession');
     this._select(c); // the classes' layouts overlap: another class's arena may have covered c's table since
     try {
       if (this._workers) await this._workers.run(c.index);
