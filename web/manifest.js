@@ -219,6 +219,7 @@ export function validateManifest(m) {
   };
   const inputs = checkClass(m, '');
   if (m.dynamic !== undefined) checkDynamic(m, inputs, checkClass, fail);
+  if (m.generate !== undefined) checkGenerate(m, fail);
   if (m.reference !== undefined) {
     obj(m.reference, 'reference');
     for (const side of ['inputs', 'outputs']) {
@@ -233,6 +234,79 @@ export function validateManifest(m) {
     }
   }
   return /** @type {Manifest} */ (m);
+}
+
+/**
+ * Check the `generate` section (a decoder built for text generation): its names are the bundle's inputs and
+ * outputs, every cache is a float past input [1, heads, past, head_dim] whose present output holds a class's new
+ * rows, and its classes are the prefill ones (seq > 1 over a one-row past) then the decode ones (one token, the
+ * past growing), one per shape class with that class's dims.
+ * @param {any} m
+ * @param {(where: string, what: string) => never} fail
+ */
+function checkGenerate(m, fail) {
+  const g = m.generate;
+  const isInt = (/** @type {any} */ v, min = 1) => Number.isSafeInteger(v) && v >= min;
+  if (!g || typeof g !== 'object') fail('generate', 'expected an object');
+  if (!isInt(g.context, 3)) fail('generate.context', 'expected an integer of at least 3');
+  const input = (/** @type {any} */ name, /** @type {string} */ at) => {
+    const i = m.inputs.findIndex((/** @type {any} */ t) => t.name === name);
+    if (i < 0) fail(at, `expected the name of an input, got ${JSON.stringify(name)}`);
+    return m.inputs[i];
+  };
+  const output = (/** @type {any} */ name, /** @type {string} */ at) => {
+    const i = m.outputs.findIndex((/** @type {any} */ t) => t.name === name);
+    if (i < 0) fail(at, `expected the name of an output, got ${JSON.stringify(name)}`);
+    return m.outputs[i];
+  };
+  for (const [key, t] of [['ids', input(g.ids, 'generate.ids')], ['mask', input(g.mask, 'generate.mask')],
+    ...(g.positions === null ? [] : [['positions', input(g.positions, 'generate.positions')]])]) {
+    if (t.deviceDtype !== 'int32') fail(`generate.${key}`, `expected an input the kernels read as int32, not ${t.deviceDtype}`);
+  }
+  const logits = output(g.logits, 'generate.logits');
+  if (logits.deviceDtype !== 'float32' || !logits.from || logits.from.pool === undefined) {
+    fail('generate.logits', 'expected a float32 output the kernels compute');
+  }
+  if (!isInt(g.vocab) || logits.shape[logits.shape.length - 1] !== g.vocab) fail('generate.vocab', "expected the logits' last dim");
+  if (!Array.isArray(g.cache) || !g.cache.length) fail('generate.cache', 'expected a list of past inputs and present outputs');
+  g.cache.forEach((/** @type {any} */ c, /** @type {number} */ i) => {
+    const at = `generate.cache[${i}]`;
+    if (!c || typeof c !== 'object') fail(at, 'expected an object');
+    const past = input(c.past, `${at}.past`);
+    const present = output(c.present, `${at}.present`);
+    if (c.axis !== 2 || !Array.isArray(c.shape) || c.shape.length !== 4 || !c.shape.every((/** @type {any} */ n) => isInt(n))
+        || c.shape[2] !== g.context) {
+      fail(at, 'expected axis 2 and the shape [1, heads, context, head_dim]');
+    }
+    for (const [t, what] of [[past, 'past'], [present, 'present']]) {
+      if (t.deviceDtype !== 'float32' || t.shape.length !== 4 || t.shape[1] !== c.shape[1] || t.shape[3] !== c.shape[3]) {
+        fail(`${at}.${what}`, `expected float32 [1, ${c.shape[1]}, rows, ${c.shape[3]}], got ${t.deviceDtype} [${t.shape}]`);
+      }
+    }
+    if (!present.from || present.from.pool === undefined) fail(`${at}.present`, 'expected an output the kernels compute');
+  });
+  // the top level is the largest decode class: its past is the past dim's maximum, its length the ids' at the top
+  const ids = input(g.ids, 'generate.ids');
+  const classes = m.dynamic && m.dynamic.dims.length === 2
+    ? [...m.dynamic.classes.map((/** @type {any} */ c) => c.dims), [ids.shape[ids.shape.length - 1], m.dynamic.dims[1].max]] : [];
+  if (!Array.isArray(g.classes) || classes.length < 2 || g.classes.length !== classes.length) {
+    fail('generate.classes', 'expected one {seq, past} per shape class of `dynamic` (dims: sequence, past)');
+  }
+  let decoding = false;
+  let lastPast = 0;
+  for (let i = 0; i < g.classes.length; i++) { // (a list with holes has them checked too)
+    const c = g.classes[i];
+    const at = `generate.classes[${i}]`;
+    if (!c || !isInt(c.seq) || !isInt(c.past) || classes[i][0] !== c.seq || classes[i][1] !== c.past) {
+      fail(at, `expected {seq, past} equal to the shape class's dims [${classes[i]}]`);
+    }
+    if (c.seq === 1) decoding = true;
+    if (decoding ? c.seq !== 1 || c.past <= lastPast : c.past !== 1) {
+      fail(at, 'expected the prefill classes (seq > 1, past 1) first, then the decode classes (seq 1) by growing past');
+    }
+    if (decoding) lastPast = c.past;
+  }
+  if (g.classes[0].seq === 1 || !decoding) fail('generate.classes', 'expected at least one prefill class and one decode class');
 }
 
 /**

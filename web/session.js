@@ -25,6 +25,7 @@ import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cach
 import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
 import { actualShape, cropped, pickClass, reshapeInto, shapeClasses } from './classes.js';
 import { partsInShard } from './weights.js';
+import { generate } from './generate.js';
 
 const SHARD_CONCURRENCY = 2;
 const EXECUTION_PROVIDERS = ['webgpu', 'wasm'];
@@ -187,6 +188,11 @@ export class InferenceSession {
     /** @type {SessionOptions | null} options to load the 'wasm' provider with if the device is lost */
     this._wasmOptions = null;
     /** @type {Promise<import('./wasm/wasm_session.js').WasmSession> | null} */ this._replacement = null;
+    /** @type {GPUBuffer | null} generation: scratch for re-laying the cache, and the logits row's read-back */
+    this._genScratch = null;
+    /** @type {GPUBuffer | null} */ this._genRead = null;
+    /** @type {import('./generate.js').GenerationStats | undefined} the last generate()'s token counts and times */
+    this.generationStats = undefined;
   }
 
   /** The variant index of every kernel of the largest class (the manifest's top level). */
@@ -458,9 +464,7 @@ export class InferenceSession {
     device.pushErrorScope('validation');
     data.forEach((d, i) => { if (d.length) device.queue.writeBuffer(this.buffers.input[i], 0, d); });
     const enc = device.createCommandEncoder({ label: 'webjit run' });
-    const pass = enc.beginComputePass({ label: 'webjit kernels' });
-    this._dispatch(pass, c, loadCount(m), m.kernels.length); // the load-time kernels ran at load
-    pass.end();
+    this._encodeKernels(enc, c);
     /** @type {GPUBuffer[]} */
     const readbacks = [];
     m.outputs.forEach((t, i) => {
@@ -500,6 +504,85 @@ export class InferenceSession {
     } finally {
       mapped.forEach((r, i) => { if (r.status === 'fulfilled') readbacks[i].unmap(); });
     }
+  }
+
+  /**
+   * Record the dispatches of a run of class c (all but its load-time kernels, which ran at load) into one compute
+   * pass of `enc`.
+   * @param {GPUCommandEncoder} enc
+   * @param {Klass} c
+   */
+  _encodeKernels(enc, c) {
+    const pass = enc.beginComputePass({ label: 'webjit kernels' });
+    this._dispatch(pass, c, loadCount(c.manifest), c.manifest.kernels.length);
+    pass.end();
+  }
+
+  /**
+   * Generate tokens after a prompt (a bundle built with --generate; generate.js): the cache stays in the
+   * session's buffers, and each step reads back one row of logits.
+   * @param {number[] | Int32Array | BigInt64Array | Tensor} inputIds
+   * @param {import('./generate.js').GenerateOptions} [options]
+   * @returns {Promise<number[]>}  the new ids
+   */
+  async generate(inputIds, options) {
+    if (this.gpu.lost && this._wasmOptions && !this._replacement) this._replacement = this._switchToWasm();
+    if (this._replacement) return (await this._replacement).generate(inputIds, options);
+    checkNotLost(this.gpu);
+    return generate(this, inputIds, options);
+  }
+
+  /**
+   * One generation step (generate.js `StepFn`): upload, run class ci, do the cache copies, read `read` back. One
+   * command encoder and one submit; the only bytes that come back are the logits row.
+   * @param {number} ci
+   * @param {import('./generate.js').Upload[]} uploads
+   * @param {import('./generate.js').CacheOp[]} ops
+   * @param {import('./generate.js').Read} read
+   */
+  async _generationStep(ci, uploads, ops, read) {
+    checkNotLost(this.gpu);
+    const c = this._classes[ci];
+    const device = this.device;
+    if (!this._genScratch) {
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+      const largest = Math.max(4, ...this.bundle.manifest.inputs.map((t) => /** @type {number} */ (t.bytes)));
+      this._genScratch = device.createBuffer({ label: 'generation scratch', size: Math.ceil(largest / 4) * 4, usage });
+      this._genRead = device.createBuffer({ label: 'read logits', size: read.bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    }
+    const scratch = this._genScratch;
+    const readBuffer = /** @type {GPUBuffer} */ (this._genRead);
+    /** @returns {GPUBuffer} */
+    const buffer = (/** @type {import('./generate.js').Region} */ r) => {
+      if ('scratch' in r) return scratch;
+      if ('input' in r) return this.buffers.input[r.input];
+      const from = this._classes[r.cls].manifest.outputs[r.output].from;
+      if (!from || from.pool === undefined) throw new Error(`output ${r.output} is not computed on the device`);
+      return this.buffers.pool[from.pool];
+    };
+    device.pushErrorScope('validation');
+    for (const u of uploads) device.queue.writeBuffer(this.buffers.input[u.input], 0, u.data);
+    const enc = device.createCommandEncoder({ label: 'webjit generation step' });
+    this._encodeKernels(enc, c);
+    enc.copyBufferToBuffer(buffer(read), read.offset, readBuffer, 0, read.bytes);
+    for (const op of ops) {
+      if ('copy' in op) {
+        const { from, fromOffset, to, toOffset, bytes } = op.copy;
+        enc.copyBufferToBuffer(buffer(from), fromOffset, buffer(to), toOffset, bytes);
+      } else {
+        enc.clearBuffer(buffer(op.clear.region), op.clear.offset, op.clear.bytes);
+      }
+    }
+    device.queue.submit([enc.finish()]);
+    const [error, mapped] = await Promise.all([device.popErrorScope(), readBuffer.mapAsync(GPUMapMode.READ).then(() => true, (e) => e)]);
+    if (mapped === true) {
+      const row = new Float32Array(readBuffer.getMappedRange().slice(0));
+      readBuffer.unmap();
+      if (!error) return row;
+    }
+    if (error) throw await this._diagnose(c, error);
+    checkNotLost(this.gpu);
+    throw new Error(`reading the logits back failed: ${mapped}`);
   }
 
   /**
@@ -550,6 +633,8 @@ export class InferenceSession {
     if (this._replacement) (await this._replacement.catch(() => null))?.release();
     for (const list of Object.values(this.buffers)) list.forEach((b) => b.destroy());
     this._readback.forEach((b) => b && b.destroy());
+    this._genScratch?.destroy();
+    this._genRead?.destroy();
     this.device.destroy();
   }
 }

@@ -14,6 +14,7 @@ from .errors import UnsupportedOp, ValidationFailed, WebjitError
 from .contrib import expand_contrib
 from .float16 import widen_float16
 from .fuse import fuse
+from .generation import decoder_roles, split_cache
 from .ir import Graph
 from .lower import KernelSpec, lower
 from .onnx_import import import_onnx
@@ -26,12 +27,15 @@ __all__ = ["compile", "Plan", "KernelSpec", "Graph", "WebjitError", "Unsupported
 
 def compile(model: str | os.PathLike, shapes: dict[str, tuple] | None = None,
             values: dict | None = None, *, reuse: bool = True,
-            dump: str | os.PathLike | None = None) -> Plan:
+            dump: str | os.PathLike | None = None, generation: bool = False) -> Plan:
     """ONNX file -> execution plan. shapes: concrete input shapes; values: sample inputs (their shapes count,
     and inputs that decide shapes, such as a Reshape target, are folded in as constants; numpy arrays or
-    webjit.tensor.Tensor)."""
+    webjit.tensor.Tensor). generation: a decoder with a past, compiled for generation: its present outputs hold
+    only the new rows (generation.py)."""
     dump = dump or os.environ.get("WEBJIT_DUMP")
     g = import_onnx(model)
+    if generation:
+        split_cache(g, decoder_roles(g))
     _dump(dump, "graph.txt", g.dump)
     expand_contrib(g)
     half = widen_float16(g)

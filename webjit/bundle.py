@@ -44,17 +44,19 @@ BACKENDS = ("webgpu", "wasm")
 
 def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None,
           values: dict | None = None, *, weights: str | None = None, reference: bool = True,
-          backends=BACKENDS, buckets: list[str] | None = None) -> Path:
+          backends=BACKENDS, buckets: list[str] | None = None, generate=None) -> Path:
     """Stage entry point: compile `model` for `shapes` / sample `values` and write the bundle to `out`.
     reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime).
     backends: what to write kernels for: "webgpu" (WGSL files) and/or "wasm" (WebAssembly modules).
     buckets: length buckets such as ["16,32,64"] or ["seq=16,32,64"] (see shape_classes): the bundle then serves
     every size of those dims up to the maximum that `shapes` / `values` give.
-    weights: "fp32" or "fp16" (see WEIGHT_FORMATS); None: fp16 for a float16 model (its own bytes), else fp32."""
+    weights: "fp32" or "fp16" (see WEIGHT_FORMATS); None: fp16 for a float16 model (its own bytes), else fp32.
+    generate: a generation.Spec: compile a decoder with a past for text generation (prefill and decode plans,
+    generation.py) instead of one forward pass."""
     out = Path(out)
     _check_replaceable(out)
     files = build_files(model, shapes, values, weights=weights, reference=reference, backends=backends,
-                        buckets=buckets)
+                        buckets=buckets, generate=generate)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -70,7 +72,7 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
 
 def build_files(model: str | os.PathLike, shapes: dict | None = None, values: dict | None = None, *,
                 weights: str | None = None, reference: bool = True, backends=BACKENDS,
-                buckets: list[str] | None = None) -> dict[str, bytes]:
+                buckets: list[str] | None = None, generate=None) -> dict[str, bytes]:
     """The bundle `build` writes, in memory: path -> bytes, "manifest.json" last. Needs neither numpy nor a file
     system beyond reading the model, so it also runs in a browser (inbrowser.py)."""
     if weights is not None and weights not in WEIGHT_FORMATS:
@@ -78,7 +80,14 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
     if not backends or any(b not in BACKENDS for b in backends):
         raise WebjitError(f"backends {','.join(backends)}: choose one or more of {', '.join(BACKENDS)}")
     backends = [b for b in BACKENDS if b in backends]
-    plans, dynamic = _compile(model, shapes, values, buckets)
+    if generate is not None:
+        if buckets:
+            raise WebjitError("--generate picks its own buckets (--prompt-buckets, --past-buckets); drop --buckets")
+        plans, dynamic, generation = _compile_generation(model, generate)
+        reference = False  # the plans' present outputs hold only the new rows: onnxruntime's differ
+    else:
+        plans, dynamic = _compile(model, shapes, values, buckets)
+        generation = None
     plan = plans[-1]  # the largest class: the manifest's top level
     if weights is None:
         weights = "fp16" if plan.half_weights else "fp32"
@@ -100,6 +109,8 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
                               for dims, section, w in zip(dynamic.pop("sizes")[:-1], sections, class_wasm)]
     manifest = _manifest(sections[-1], shards, weight_records, loaded, ref, writer.files, weights, backends, wasm,
                          dynamic)
+    if generation is not None:
+        manifest["generate"] = generation
     return {**writer.contents, "manifest.json": _json(manifest).encode()}
 
 
@@ -142,6 +153,35 @@ def _compile(model, shapes, values, buckets) -> tuple[list[Plan], dict | None]:
         "pad": [PAD_VALUE for _ in top.inputs],
         "sizes": [[c[s] for s in symbols] for c in sizes],
     }
+
+
+def _compile_generation(model, spec) -> tuple[list[Plan], dict, dict]:
+    """The prefill and decode plans of a decoder (generation.py), the `dynamic` section that lists them as shape
+    classes (dims: sequence and past length), and the `generate` section."""
+    from .generation import classes, decoder_roles, manifest_section, sample_feeds
+    from .onnx_import import import_onnx
+    g = import_onnx(model)
+    roles = decoder_roles(g)
+    sizes = classes(spec)
+    plans = []
+    bar = Progress("generation plans", len(sizes))
+    for i, (seq, past) in enumerate(sizes):
+        plans.append(compile_model(model, None, sample_feeds(g, roles, seq, past), generation=True))
+        bar(i + 1, note=f"{'prefill' if past == 1 and i < len(spec.prompt_buckets) else 'decode'} "
+                        f"{roles.seq_dim}={seq} {roles.past_dim}={past}")
+    top = plans[-1]
+    pasts = {c.past for c in roles.cache}
+    dynamic = {
+        "dims": [{"name": roles.seq_dim, "max": spec.prompt_buckets[-1], "buckets": list(spec.prompt_buckets)},
+                 {"name": roles.past_dim, "max": spec.past_buckets[-1], "buckets": list(spec.past_buckets)}],
+        # only the past follows a dim the way `dynamic` means it (padded at its end); the runtime's generate()
+        # fills the other inputs itself, and run() takes the top level's shapes
+        "inputs": [[1 if n in pasts and a == 2 else None for a in range(len(top.shapes[n]))] for n in top.inputs],
+        "outputs": [[None] * len(top.consts[n].shape if n in top.consts else top.shapes[n]) for n in top.outputs],
+        "pad": [0 for _ in top.inputs],
+        "sizes": [[s, p] for s, p in sizes],
+    }
+    return plans, dynamic, manifest_section(spec, roles, plans)
 
 
 # -- files ---------------------------------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ def _table(rows: list[list], header: list[str]) -> str:
 
 
 def cmd_validate(args) -> int:
+    if args.generate is not None:
+        return _validate_generation(args)
     from .native import adapter_info
     from .validate import validate
     if args.save_outputs and not Path(args.save_outputs).resolve().parent.is_dir():
@@ -90,6 +92,33 @@ def cmd_validate(args) -> int:
     for k in bad:
         print(f"variant mismatch: {k['name']} ({k['kind']}) variant {k['worst_variant']}: {k['worst']:.3e}")
     ok = report.ok
+    print("\nPASS" if ok else "\nFAIL")
+    return 0 if ok else 1
+
+
+def _validate_generation(args) -> int:
+    """Greedy generation natively against onnxruntime's own greedy loop on the unchanged model, token for token,
+    and the logits of every step with the tokens forced (so that every step sees other tokens)."""
+    from .native.generate import Generator, reference_forced, reference_greedy
+    gen = Generator(args.model, args.generate, args.backend)
+    vocab = int(gen.plans[-1].shapes[gen.roles.logits][-1])
+    rng = np.random.default_rng(0)
+    prompt = [int(t) for t in rng.integers(1, vocab, args.prompt_tokens)]
+    n = min(args.new_tokens, args.generate - len(prompt))
+    if n < 1:
+        raise WebjitError(f"--prompt-tokens {args.prompt_tokens}: leaves no room in a context of {args.generate}")
+    want, got = reference_greedy(args.model, prompt, n), gen.greedy(prompt, n)
+    forced = [int(t) for t in rng.integers(1, vocab, n - 1)]
+    errs = [float(np.max(np.abs(a - b))) for a, b in zip(reference_forced(args.model, prompt, forced),
+                                                          gen.forced(prompt, forced))]
+    same = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), None)
+    print(f"{args.model}: {len(gen.plans)} plans ({len(gen.spec.prompt_buckets)} prefill, "
+          f"{len(gen.spec.past_buckets)} decode) on {args.backend}; prompt of {len(prompt)} tokens")
+    print(f"greedy, {n} new tokens: " + ("the same as onnxruntime's" if same is None else
+                                        f"differs from onnxruntime's at token {same}: {got[same]} != {want[same]}"))
+    worst = max(errs)
+    print(f"logits with forced tokens, {len(errs)} steps: max abs error {worst:.3e}")
+    ok = same is None and worst <= args.atol
     print("\nPASS" if ok else "\nFAIL")
     return 0 if ok else 1
 
@@ -137,9 +166,20 @@ def cmd_bench(args) -> int:
 
 def cmd_build(args) -> int:
     from .bundle import build
-    feeds, shapes = _feeds(args)
+    generate = None
+    if args.generate is not None:
+        if args.shape or args.inputs:
+            raise WebjitError("--generate fixes the shapes itself (from the context and the buckets); "
+                              "drop --shape and --inputs")
+        feeds, shapes = None, None
+        from .generation import Spec
+        generate = Spec.of(args.generate, _sizes(args.prompt_buckets, "--prompt-buckets"),
+                           _sizes(args.past_buckets, "--past-buckets"))
+    else:
+        feeds, shapes = _feeds(args)
     out = build(args.model, args.output, shapes, feeds, weights=args.weights, reference=not args.no_reference,
-                backends=[b.strip() for b in args.backends.split(",") if b.strip()], buckets=args.buckets)
+                backends=[b.strip() for b in args.backends.split(",") if b.strip()], buckets=args.buckets,
+                generate=generate)
     manifest = json.loads((out / "manifest.json").read_text())
     size = sum(f["bytes"] for f in manifest["files"].values())
     classes = manifest.get("dynamic", {}).get("classes", [])
@@ -157,6 +197,15 @@ def cmd_build(args) -> int:
               f"({device / 2**20:.1f} MiB in device form)"
               + (f"; kept as float32, beyond float16's range: {', '.join(map(repr, kept))}" if kept else ""))
     return 0
+
+
+def _sizes(text: str | None, flag: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise WebjitError(f"{flag} {text}: expected sizes like 16,32,64") from None
 
 
 def cmd_serve(args) -> int:
@@ -213,6 +262,11 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--rtol", type=float, default=1e-6,
                    help="relative tolerance on top, for outputs of large magnitude (default 1e-6)")
     v.add_argument("--save-outputs", metavar="OUT.npz")
+    v.add_argument("--generate", type=int, metavar="CONTEXT",
+                   help="a decoder with a past: generate greedily for a context of CONTEXT positions and compare "
+                        "token for token with onnxruntime's own loop")
+    v.add_argument("--new-tokens", type=int, default=32, help="with --generate (default 32)")
+    v.add_argument("--prompt-tokens", type=int, default=7, help="with --generate: a random prompt's length (7)")
     v.add_argument("--dump", metavar="DIR", help="write each stage's output (graphs, kernels, plan) to DIR")
     v.add_argument("-v", "--verbose", action="store_true", help="list every kernel")
     v.set_defaults(fn=cmd_validate)
@@ -235,6 +289,13 @@ def parser() -> argparse.ArgumentParser:
                         "the runtime widens them to float32 on load); default: fp16 for a float16 model, else fp32")
     w.add_argument("--no-reference", action="store_true",
                    help="do not store the sample inputs and onnxruntime's outputs for them")
+    w.add_argument("--generate", type=int, metavar="CONTEXT",
+                   help="compile a decoder exported with its past for text generation, for up to CONTEXT positions "
+                        "(prompt plus new tokens): prefill plans per prompt bucket, decode plans per past bucket")
+    w.add_argument("--prompt-buckets", metavar="SIZES", help="with --generate: the prompt lengths to compile "
+                                                           "(default 16, 32, ... and CONTEXT-1)")
+    w.add_argument("--past-buckets", metavar="SIZES", help="with --generate: the past lengths to compile "
+                                                         "(default 16, 32, ... and CONTEXT-1)")
     w.add_argument("--buckets", action="append", metavar="[DIM=]SIZES",
                    help="serve every size of a dim up to its maximum (from --shape/--inputs) with length buckets, "
                         "e.g. --buckets 16,32,64 (the sequence dim) or --buckets batch=1,2; repeatable")

@@ -26,6 +26,7 @@ import { chosenFrom, groups, tableEntries, tunerKernels, wasmDevice } from './ch
 import { DEFAULT_REPEATS, SLOWER, median, tune, tuneClasses } from '../tuner.js';
 import { loadCount } from '../plan.js';
 import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
+import { generate } from '../generate.js';
 
 const DEFAULT_MAX_THREADS = 4;
 const TARGET_MS = 2; // a timed call of `steps` should last at least this long
@@ -199,6 +200,7 @@ export class WasmSession {
   async _runLoadKernels() {
     for (const c of this._classes) {
       if (!loadCount(c.manifest)) continue;
+      this._select(c); // the classes' layouts overlap: another class's arena may have covered c's table
       try {
         if (this._workers) await this._workers.load(c.index);
         else /** @type {any[]} */ (this._instances)[c.index].load(0, 1);
@@ -326,6 +328,8 @@ export class WasmSession {
     /** @type {Workers | null} */ this._workers = null;
     /** @type {Error | null} */ this._broken = null;
     /** @type {Promise<any>} */ this._queue = Promise.resolve();
+    /** @type {import('../generate.js').GenerationStats | undefined} the last generate()'s token counts and times */
+    this.generationStats = undefined;
   }
 
   async _loadConsts() {
@@ -351,23 +355,11 @@ export class WasmSession {
    * @param {Record<string, import('../tensor.js').Tensor>} feeds
    */
   async _run(call, feeds) {
-    if (this._broken) throw new Error(`this session failed earlier (${this._broken.message}); create a new InferenceSession`);
-    if (!this._instances && !this._workers) throw new Error('this session was released');
     const c = /** @type {any} */ (call.cls);
     const m = c.manifest;
     const w = /** @type {import('./layout.js').WasmSection} */ (m.wasm);
-    call.data.forEach((d, i) => {
-      new Uint8Array(this.memory.buffer, w.inputs[i], d.byteLength).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-    });
-    try {
-      if (this._workers) await this._workers.run(c.index);
-      else /** @type {{run: (t: number, nt: number) => void}[]} */ (this._instances)[c.index].run(0, 1);
-    } catch (e) {
-      // A thread that trapped leaves the others waiting at the barrier: this session cannot run again.
-      this._broken = /** @type {Error} */ (e);
-      this.release();
-      throw new Error(`a WebAssembly kernel failed: ${/** @type {Error} */ (e).message}`);
-    }
+    call.data.forEach((d, i) => this._write(w.inputs[i], d));
+    await this._runClass(c);
     const axes = /** @type {any} */ (this.bundle.manifest).dynamic?.outputs;
     /** @type {Record<string, import('../tensor.js').Tensor>} */
     const out = {};
@@ -384,6 +376,88 @@ export class WasmSession {
       }
     });
     return out;
+  }
+
+  /**
+   * Copy a typed array's bytes into the memory at `offset`.
+   * @param {number} offset
+   * @param {ArrayBufferView} d
+   */
+  _write(offset, d) {
+    new Uint8Array(this.memory.buffer, offset, d.byteLength).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+
+  /**
+   * Run class c's module on the session's threads.
+   * @param {any} c
+   */
+  async _runClass(c) {
+    if (this._broken) throw new Error(`this session failed earlier (${this._broken.message}); create a new InferenceSession`);
+    if (!this._instances && !this._workers) throw new Error('this session was released');
+    this._select(c); // the classes' layouts overlap: another class's arena may have covered c's table since
+    try {
+      if (this._workers) await this._workers.run(c.index);
+      else /** @type {{run: (t: number, nt: number) => void}[]} */ (this._instances)[c.index].run(0, 1);
+    } catch (e) {
+      // A thread that trapped leaves the others waiting at the barrier: this session cannot run again.
+      this._broken = /** @type {Error} */ (e);
+      this.release();
+      throw new Error(`a WebAssembly kernel failed: ${/** @type {Error} */ (e).message}`);
+    }
+  }
+
+  /**
+   * Generate tokens after a prompt (a bundle built with --generate; ../generate.js): the cache stays in the
+   * memory, in the past inputs of the class that runs next.
+   * @param {number[] | Int32Array | BigInt64Array | import('../tensor.js').Tensor} inputIds
+   * @param {import('../generate.js').GenerateOptions} [options]
+   * @returns {Promise<number[]>}  the new ids
+   */
+  generate(inputIds, options) {
+    return generate(this, inputIds, options);
+  }
+
+  /**
+   * One generation step (../generate.js `StepFn`). The classes' layouts overlap in the memory (a class's inputs may
+   * lie in another's arena), so the logits row and every source region are read before anything is written.
+   * @param {number} ci
+   * @param {import('../generate.js').Upload[]} uploads
+   * @param {import('../generate.js').CacheOp[]} ops
+   * @param {import('../generate.js').Read} read
+   */
+  async _generationStep(ci, uploads, ops, read) {
+    const c = this._classes[ci];
+    const w = wasmOf(c.manifest);
+    for (const u of uploads) this._write(w.inputs[u.input], u.data);
+    await this._runClass(c);
+    const at = (/** @type {{cls: number, input: number} | {cls: number, output: number}} */ r) => {
+      const cw = wasmOf(this._classes[r.cls].manifest);
+      const offset = 'input' in r ? cw.inputs[r.input] : cw.outputs[r.output];
+      if (offset === null) throw new Error(`output ${/** @type {any} */ (r).output} is not computed in the memory`);
+      return offset;
+    };
+    const mem = this.memory.buffer;
+    const row = new Float32Array(mem.slice(at(read) + read.offset, at(read) + read.offset + read.bytes));
+    const sources = ops.map((op) => ('copy' in op && !('scratch' in op.copy.from)
+      ? new Uint8Array(mem.slice(at(op.copy.from) + op.copy.fromOffset, at(op.copy.from) + op.copy.fromOffset + op.copy.bytes)) : null));
+    /** @type {Uint8Array} */
+    let scratch = new Uint8Array(0);
+    ops.forEach((op, i) => {
+      if ('clear' in op) {
+        const r = /** @type {any} */ (op.clear.region);
+        new Uint8Array(mem, at(r) + op.clear.offset, op.clear.bytes).fill(0);
+        return;
+      }
+      const { from, fromOffset, to, toOffset, bytes } = op.copy;
+      const data = 'scratch' in from ? scratch.subarray(fromOffset, fromOffset + bytes) : /** @type {Uint8Array} */ (sources[i]);
+      if ('scratch' in to) {
+        if (scratch.length < toOffset + bytes) { const grown = new Uint8Array(toOffset + bytes); grown.set(scratch); scratch = grown; }
+        scratch.set(data, toOffset);
+      } else {
+        new Uint8Array(mem, at(to) + toOffset, bytes).set(data);
+      }
+    });
+    return row;
   }
 
   /** Stop the workers and drop the module; the session cannot run afterwards. */
