@@ -29,10 +29,12 @@ CANDIDATES = 4  # variants per kernel in a bundle's modules, tuned in the browse
 
 
 def _candidates(plans: dict) -> dict[str, dict]:
-    """Per kernel, the same number of candidates in both SIMD forms."""
+    """Per kernel, the same number of candidates in both SIMD forms; only the default for a load-time kernel,
+    which runs once and is not tuned."""
     out = {}
-    for kr, kf in zip(plans["relaxed"].kernels, plans["fixed"].kernels):
-        n = min(CANDIDATES, len(kr.space), len(kf.space))
+    load = plans["relaxed"].load
+    for i, (kr, kf) in enumerate(zip(plans["relaxed"].kernels, plans["fixed"].kernels)):
+        n = 1 if i < load else min(CANDIDATES, len(kr.space), len(kf.space))
         out[kr.name] = {"relaxed": list(kr.space[:n]), "fixed": list(kf.space[:n])}
     return out
 

@@ -156,6 +156,7 @@ def test_load_time_kernels_reach_the_manifest_and_the_module_runs_them_once_from
                                                     if b["access"] == "read-write"})
     assert all(b["buffer"] in ("weight", "loaded") for k in m["kernels"][:load] for b in k["bindings"])
     assert not any(b["buffer"] == "weight" for k in m["kernels"][load:] for b in k["bindings"])
+    assert all(len(k["variants"]["relaxed"]) == 1 for k in m["wasm"]["kernels"][:load])  # not tuned: no candidates
     want = {t["name"]: np.frombuffer((out / t["file"]).read_bytes(), t["dtype"]).reshape(t["shape"])
             for t in m["reference"]["outputs"]}
     got = run_like_the_browser(out, "fixed", load_time[1], runs=3, wipe=True)
