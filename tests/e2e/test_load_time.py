@@ -28,7 +28,9 @@ RUN_WIPED = """async ({webjit, create}, {options, runs, xs}) => {
     if (session.device) {
         for (const b of session.buffers.weight) session.device.queue.writeBuffer(b, 0, new Uint8Array(b.size));
     } else {
-        for (const {tensor, offset} of m.wasm.weights) new Uint8Array(session.memory.buffer, offset, m.weights.tensors[tensor].bytes).fill(0);
+        for (const {tensor, offset} of m.wasm.weights) {
+            new Uint8Array(session.memory.buffer, offset, m.weights.tensors[tensor].bytes).fill(0);
+        }
     }
     const feeds = xs ? xs.map(({data, dims}) => ({x: new webjit.Tensor('float32', Float32Array.from(data), dims)}))
         : [(await webjit.loadReference(session.bundle)).inputs];

@@ -114,7 +114,8 @@ def test_every_class_has_its_own_load_time_kernels_writing_loaded_buffers_of_its
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "rows"
     path = tmp_path / "load_time.onnx"
     onnx.save(model, str(path))
-    m = json.loads((bundle.build(path, tmp_path / "b", values=values, buckets=["rows=2"]) / "manifest.json").read_text())
+    out = bundle.build(path, tmp_path / "b", values=values, buckets=["rows=2"])
+    m = json.loads((out / "manifest.json").read_text())
     sections = [*m["dynamic"]["classes"], m]
     assert [c["dims"] for c in m["dynamic"]["classes"]] == [[2]]
     assert m["load"] >= 4 and [c["load"] for c in sections] == [m["load"]] * 2
