@@ -10,6 +10,7 @@
 // copies; each provider executes one step (`_generationStep`) on its own buffers or memory.
 
 import { checkSampling, nextToken, seeded } from './sampling.js';
+import { seq2seqOf, seq2seqSteps } from './seq2seq.js';
 
 /**
  * Where a step's copies read and write: an input or output of a class (the class's own layout of it), or the
@@ -160,46 +161,110 @@ function promptIds(ids) {
 }
 
 /**
- * Generate tokens after the prompt on a session whose bundle was built for generation.
+ * The steps of a decoder-only generation: the prompt in a prefill class, then one token at a time, the cache
+ * copied along after every step but the last.
+ * @param {Generation} g
+ * @param {number[]} prompt
+ * @param {number} maxNewTokens
+ * @returns {Stepper}
+ */
+function decoderSteps(g, prompt, maxNewTokens) {
+  let tokens = prompt;
+  let past = 0;
+  let done = 0;
+  let ci = pickStep(g, tokens.length, 0);
+  let next = -1;
+  return {
+    step() {
+      const last = done + 1 === maxNewTokens;
+      next = last ? -1 : pickStep(g, 1, past + tokens.length);
+      return {
+        cls: ci,
+        uploads: stepUploads(g, ci, tokens, past),
+        ops: last ? [] : cacheOps(g, ci, next, past, tokens.length),
+        read: { cls: ci, output: g.logits, offset: (tokens.length - 1) * g.vocab * 4, bytes: g.vocab * 4 },
+      };
+    },
+    advance(id) {
+      done += 1;
+      past += tokens.length;
+      tokens = [id];
+      ci = next;
+    },
+  };
+}
+
+/**
+ * Check the prompt and the options against the bundle before anything runs.
+ * @param {{context: number, vocab: number}} g
+ * @param {number[]} prompt
+ * @param {GenerateOptions} options
+ * @param {number} room  the most new tokens this prompt leaves room for
+ */
+function checkRequest(g, prompt, options, room) {
+  const { maxNewTokens = 32 } = options;
+  checkSampling(options);
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
+  if (maxNewTokens > room) {
+    throw new RangeError(`a prompt of ${prompt.length} tokens and ${maxNewTokens} new ones do not fit this bundle's context of ${g.context} positions`);
+  }
+  for (const id of prompt) {
+    if (!Number.isInteger(id) || id < 0 || id >= g.vocab) throw new RangeError(`token id ${id} is outside this model's vocabulary of ${g.vocab}`);
+  }
+}
+
+/**
+ * What a generation does per step: the class to run with its uploads, cache copies and the logits row to read
+ * (`step`), and what follows from the token picked (`advance`).
+ * @typedef {{step: () => {cls: number, uploads: Upload[], ops: CacheOp[], read: Read}, advance: (id: number) => void}} Stepper
+ */
+
+/**
+ * Generate tokens after the prompt on a session whose bundle was built for generation: a decoder-only model, or
+ * an encoder-decoder one (seq2seq.js: the encoder runs once, first).
  * @param {{bundle: import('./manifest.js').Bundle, _queue: Promise<any>, _generationStep: StepFn,
- *          generationStats?: GenerationStats}} session
+ *          generationStats?: GenerationStats, _encoder?: any, _options?: any}} session
  * @param {number[] | Int32Array | BigInt64Array | import('./tensor.js').Tensor} inputIds
  * @param {GenerateOptions} [options]
  * @returns {Promise<number[]>}  the new ids (an end-of-sequence id included, when one stopped the generation)
  */
 export function generate(session, inputIds, options = {}) {
-  const g = generationOf(session.bundle.manifest);
+  const m = session.bundle.manifest;
+  const seq2seq = /** @type {any} */ (m).generate?.kind === 'seq2seq';
   const prompt = promptIds(inputIds);
   const { maxNewTokens = 32, signal, onToken } = options;
-  checkSampling(options);
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
-  if (prompt.length + maxNewTokens > g.context) {
-    throw new RangeError(`a prompt of ${prompt.length} tokens and ${maxNewTokens} new ones do not fit this bundle's context of ${g.context} positions`);
-  }
-  pickStep(g, prompt.length, 0); // a clear error now for a prompt longer than the largest prompt bucket
-  for (const id of prompt) {
-    if (!Number.isInteger(id) || id < 0 || id >= g.vocab) throw new RangeError(`token id ${id} is outside this model's vocabulary of ${g.vocab}`);
+  /** @type {() => Promise<Stepper>} */
+  let steps;
+  // what the repetition penalty counts, as in transformers: the decoder's ids (the prompt's, for a decoder only)
+  let seen = [...prompt];
+  if (seq2seq) {
+    const s = seq2seqOf(m);
+    if (prompt.length > s.encoderLength) {
+      throw new RangeError(`a prompt of ${prompt.length} tokens is longer than this bundle's encoder takes (${s.encoderLength})`);
+    }
+    checkRequest(s, prompt, options, s.context);
+    steps = () => seq2seqSteps(session, s, prompt);
+    seen = [s.start];
+  } else {
+    const g = generationOf(m);
+    checkRequest(g, prompt, options, g.context - prompt.length);
+    pickStep(g, prompt.length, 0); // a clear error now for a prompt longer than the largest prompt bucket
+    steps = async () => decoderSteps(g, prompt, maxNewTokens);
   }
   const eos = new Set([options.eosTokenId ?? []].flat());
   const random = seeded(options.seed ?? 0);
   const run = async () => {
     const out = [];
-    const seen = [...prompt];
-    let tokens = prompt;
-    let past = 0;
-    let ci = pickStep(g, tokens.length, 0);
     const stats = { promptTokens: prompt.length, newTokens: 0, prefillMs: 0, decodeMs: 0, prefillTokensPerSecond: 0, decodeTokensPerSecond: 0 };
+    let started = performance.now();
+    const stepper = await steps();
     while (out.length < maxNewTokens) {
       signal?.throwIfAborted();
-      const started = performance.now();
-      const last = out.length + 1 === maxNewTokens;
-      const next = last ? -1 : pickStep(g, 1, past + tokens.length);
-      const ops = last ? [] : cacheOps(g, ci, next, past, tokens.length);
-      const read = { cls: ci, output: g.logits, offset: (tokens.length - 1) * g.vocab * 4, bytes: g.vocab * 4 };
-      const logits = await session._generationStep(ci, stepUploads(g, ci, tokens, past), ops, read);
+      const { cls, uploads, ops, read } = stepper.step();
+      const logits = await session._generationStep(cls, uploads, ops, read);
       const id = nextToken(logits, seen, options, random);
       const ms = performance.now() - started;
-      const phase = past === 0 ? 'prefill' : 'decode';
+      const phase = out.length ? 'decode' : 'prefill';
       if (phase === 'prefill') stats.prefillMs = ms;
       else stats.decodeMs += ms;
       out.push(id);
@@ -207,9 +272,8 @@ export function generate(session, inputIds, options = {}) {
       stats.newTokens = out.length;
       onToken?.(id, { index: out.length - 1, phase, ms });
       if (eos.has(id)) break;
-      past += tokens.length;
-      tokens = [id];
-      ci = next;
+      stepper.advance(id);
+      started = performance.now();
     }
     stats.prefillTokensPerSecond = stats.prefillMs ? (1000 * prompt.length) / stats.prefillMs : 0;
     stats.decodeTokensPerSecond = stats.decodeMs ? (1000 * (out.length - 1)) / stats.decodeMs : 0;

@@ -9,7 +9,7 @@ const DEVICE_TYPES = ['float32', 'int32', 'uint32'];
 const WEIGHT_TYPES = ['float32', 'int32', 'uint32'];
 const WEIGHT_FORMATS = ['fp32', 'fp16'];
 // Bundle files are generated names in known folders: nothing can point outside the bundle.
-const SAFE_PATH = /^(kernels|weights|reference|consts|wasm)\/[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+const SAFE_PATH = /^((kernels|weights|reference|consts|wasm)\/[A-Za-z0-9_-][A-Za-z0-9._-]*|encoder\/manifest\.json)$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /** A manifest that does not follow the schema. */
@@ -248,6 +248,11 @@ function checkGenerate(m, fail) {
   const g = m.generate;
   const isInt = (/** @type {any} */ v, min = 1) => Number.isSafeInteger(v) && v >= min;
   if (!g || typeof g !== 'object') fail('generate', 'expected an object');
+  if (g.kind !== undefined) {
+    if (g.kind !== 'seq2seq') fail('generate.kind', `expected 'seq2seq' or no kind, got ${JSON.stringify(g.kind)}`);
+    checkSeq2Seq(m, fail);
+    return;
+  }
   if (!isInt(g.context, 3)) fail('generate.context', 'expected an integer of at least 3');
   const input = (/** @type {any} */ name, /** @type {string} */ at) => {
     const i = m.inputs.findIndex((/** @type {any} */ t) => t.name === name);
@@ -307,6 +312,52 @@ function checkGenerate(m, fail) {
     if (decoding) lastPast = c.past;
   }
   if (g.classes[0].seq === 1 || !decoding) fail('generate.classes', 'expected at least one prefill class and one decode class');
+}
+
+/**
+ * Check an encoder-decoder model's `generate` section: the decoder's ids, encoder states, encoder mask and
+ * logits, the encoder's manifest among the bundle's files, and the decoder classes bucketing only the ids' length.
+ * @param {any} m
+ * @param {(where: string, what: string) => never} fail
+ */
+function checkSeq2Seq(m, fail) {
+  const g = m.generate;
+  const isInt = (/** @type {any} */ v, min = 1) => Number.isSafeInteger(v) && v >= min;
+  const input = (/** @type {any} */ name, /** @type {string} */ at) => {
+    const t = m.inputs.find((/** @type {any} */ x) => x.name === name);
+    if (!t) fail(at, `expected the name of an input, got ${JSON.stringify(name)}`);
+    return t;
+  };
+  if (!isInt(g.context, 2)) fail('generate.context', 'expected an integer of at least 2');
+  if (!isInt(g.start, 0)) fail('generate.start', 'expected the decoder start token id');
+  const ids = input(g.ids, 'generate.ids');
+  if (ids.deviceDtype !== 'int32' || ids.shape.length !== 2 || ids.shape[1] !== g.context) {
+    fail('generate.ids', `expected int32 ids [1, ${g.context}] at the top level`);
+  }
+  const e = g.encoder;
+  if (!e || typeof e !== 'object' || e.folder !== 'encoder/' || !m.files['encoder/manifest.json']) {
+    fail('generate.encoder', "expected {folder: 'encoder/', ...} with encoder/manifest.json among the files");
+  }
+  if (!isInt(e.length) || typeof e.ids !== 'string' || typeof e.output !== 'string' || !(e.mask === null || typeof e.mask === 'string')) {
+    fail('generate.encoder', 'expected {folder, ids, mask, output, length}');
+  }
+  const states = input(g.states, 'generate.states');
+  if (states.deviceDtype !== 'float32' || states.shape.length !== 3 || states.shape[1] !== e.length || !isInt(states.shape[2])) {
+    fail('generate.states', `expected float32 states [1, ${e.length}, width]`);
+  }
+  if (g.mask !== null) {
+    const mask = input(g.mask, 'generate.mask');
+    if (mask.deviceDtype !== 'int32' || mask.shape.length !== 2 || mask.shape[1] !== e.length) fail('generate.mask', `expected an int32 mask [1, ${e.length}]`);
+  }
+  const logits = m.outputs.find((/** @type {any} */ t) => t.name === g.logits);
+  if (!logits || logits.deviceDtype !== 'float32' || !logits.from || logits.from.pool === undefined || logits.shape.length !== 3
+      || logits.shape[1] !== g.context || logits.shape[2] !== g.vocab || !isInt(g.vocab)) {
+    fail('generate.logits', `expected a computed float32 output [1, ${g.context}, vocab]`);
+  }
+  const d = m.dynamic;
+  if (d !== undefined && (d.dims.length !== 1 || d.dims[0].max !== g.context)) {
+    fail('dynamic.dims', "expected one dim, the decoder's length, up to the context");
+  }
 }
 
 /**

@@ -135,6 +135,7 @@ export class InferenceSession {
       throw new NoGpuError('no WebGPU device', { cause: e });
     }
     const session = new InferenceSession(bundle, gpu);
+    session._options = options;
     try {
       await session._load(options, progress);
     } catch (e) {
@@ -191,6 +192,10 @@ export class InferenceSession {
     /** @type {GPUBuffer | null} generation: scratch for re-laying the cache, and the logits row's read-back */
     this._genScratch = null;
     /** @type {GPUBuffer | null} */ this._genRead = null;
+    /** @type {SessionOptions | null} what the session was made with (an encoder-decoder's encoder gets them too) */
+    this._options = null;
+    /** @type {Promise<any> | null} an encoder-decoder model's encoder session (seq2seq.js), once made */
+    this._encoder = null;
     /** @type {import('./generate.js').GenerationStats | undefined} the last generate()'s token counts and times */
     this.generationStats = undefined;
   }
@@ -631,6 +636,7 @@ export class InferenceSession {
   /** Free the device and its buffers; the session cannot run afterwards. */
   async release() {
     if (this._replacement) (await this._replacement.catch(() => null))?.release();
+    if (this._encoder) (await this._encoder.catch(() => null))?.release();
     for (const list of Object.values(this.buffers)) list.forEach((b) => b.destroy());
     this._readback.forEach((b) => b && b.destroy());
     this._genScratch?.destroy();

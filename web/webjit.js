@@ -9,3 +9,4 @@ export { Tensor } from './tensor.js';
 export { loadReference } from './reference.js';
 export { IntegrityError, ManifestError } from './manifest.js';
 export { compileInBrowser } from './compiler.js';
+export { Detokenizer, TextStreamer } from './text.js';

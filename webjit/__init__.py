@@ -27,13 +27,20 @@ __all__ = ["compile", "Plan", "KernelSpec", "Graph", "WebjitError", "Unsupported
 
 def compile(model: str | os.PathLike, shapes: dict[str, tuple] | None = None,
             values: dict | None = None, *, reuse: bool = True,
-            dump: str | os.PathLike | None = None, generation: bool = False) -> Plan:
+            dump: str | os.PathLike | None = None, generation: bool = False,
+            outputs: list[str] | None = None) -> Plan:
     """ONNX file -> execution plan. shapes: concrete input shapes; values: sample inputs (their shapes count,
     and inputs that decide shapes, such as a Reshape target, are folded in as constants; numpy arrays or
     webjit.tensor.Tensor). generation: a decoder with a past, compiled for generation: its present outputs hold
-    only the new rows (generation.py)."""
+    only the new rows (generation.py). outputs: compute only these graph outputs (and what they need)."""
     dump = dump or os.environ.get("WEBJIT_DUMP")
     g = import_onnx(model)
+    if outputs is not None:
+        unknown = [o for o in outputs if o not in g.outputs]
+        if unknown:
+            raise WebjitError(f"the model has no output '{unknown[0]}' (its outputs: {', '.join(g.outputs)})")
+        g.outputs = [o for o in g.outputs if o in outputs]
+        g.remove_dead()
     if generation:
         split_cache(g, decoder_roles(g))
     _dump(dump, "graph.txt", g.dump)

@@ -27,6 +27,7 @@ from . import compile as compile_model
 from .bundle_wasm import write_wasm
 from .errors import WebjitError
 from .files import replace_dir
+from .generation import ENCODER_FOLDER
 from .lower.quant import packed_weights
 from .plan import ALIGN, Plan, nbytes
 from .progress import Progress
@@ -44,7 +45,7 @@ BACKENDS = ("webgpu", "wasm")
 
 def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None,
           values: dict | None = None, *, weights: str | None = None, reference: bool = True,
-          backends=BACKENDS, buckets: list[str] | None = None, generate=None) -> Path:
+          backends=BACKENDS, buckets: list[str] | None = None, generate=None, encoder=None) -> Path:
     """Stage entry point: compile `model` for `shapes` / sample `values` and write the bundle to `out`.
     reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime).
     backends: what to write kernels for: "webgpu" (WGSL files) and/or "wasm" (WebAssembly modules).
@@ -52,11 +53,12 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
     every size of those dims up to the maximum that `shapes` / `values` give.
     weights: "fp32" or "fp16" (see WEIGHT_FORMATS); None: fp16 for a float16 model (its own bytes), else fp32.
     generate: a generation.Spec: compile a decoder with a past for text generation (prefill and decode plans,
-    generation.py) instead of one forward pass."""
+    generation.py) instead of one forward pass; or a generation.Seq2SeqSpec for an encoder-decoder model's
+    decoder_model.onnx, with its `encoder` (encoder_model.onnx), whose bundle goes into encoder/."""
     out = Path(out)
     _check_replaceable(out)
     files = build_files(model, shapes, values, weights=weights, reference=reference, backends=backends,
-                        buckets=buckets, generate=generate)
+                        buckets=buckets, generate=generate, encoder=encoder)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -72,7 +74,8 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
 
 def build_files(model: str | os.PathLike, shapes: dict | None = None, values: dict | None = None, *,
                 weights: str | None = None, reference: bool = True, backends=BACKENDS,
-                buckets: list[str] | None = None, generate=None) -> dict[str, bytes]:
+                buckets: list[str] | None = None, generate=None, encoder=None,
+                outputs: list[str] | None = None) -> dict[str, bytes]:
     """The bundle `build` writes, in memory: path -> bytes, "manifest.json" last. Needs neither numpy nor a file
     system beyond reading the model, so it also runs in a browser (inbrowser.py)."""
     if weights is not None and weights not in WEIGHT_FORMATS:
@@ -80,18 +83,25 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
     if not backends or any(b not in BACKENDS for b in backends):
         raise WebjitError(f"backends {','.join(backends)}: choose one or more of {', '.join(BACKENDS)}")
     backends = [b for b in BACKENDS if b in backends]
-    if generate is not None:
-        if buckets:
-            raise WebjitError("--generate picks its own buckets (--prompt-buckets, --past-buckets); drop --buckets")
+    from .generation import Seq2SeqSpec
+    nested: dict[str, bytes] = {}  # an encoder-decoder model's encoder bundle, under encoder/
+    if generate is not None and buckets:
+        raise WebjitError("--generate picks its own buckets (--prompt-buckets, --past-buckets); drop --buckets")
+    if isinstance(generate, Seq2SeqSpec):
+        plans, dynamic, generation, nested = _compile_seq2seq(model, encoder, generate, weights, backends)
+        reference = False  # the decoder computes only its logits
+    elif generate is not None:
         plans, dynamic, generation = _compile_generation(model, generate)
         reference = False  # the plans' present outputs hold only the new rows: onnxruntime's differ
     else:
-        plans, dynamic = _compile(model, shapes, values, buckets)
+        plans, dynamic = _compile(model, shapes, values, buckets, outputs)
         generation = None
     plan = plans[-1]  # the largest class: the manifest's top level
     if weights is None:
         weights = "fp16" if plan.half_weights else "fp32"
     writer = _Writer()
+    if nested:  # only the encoder's manifest is a file of this bundle: it holds the hashes of the others
+        writer.write(f"{ENCODER_FOLDER}/manifest.json", nested[f"{ENCODER_FOLDER}/manifest.json"])
     shards, weight_records, indices = _write_weights(plans, writer, weights)
     wasm, class_wasm = (write_wasm(plans, writer, weight_records, indices) if "wasm" in backends
                         else (None, [None] * (len(plans) - 1)))
@@ -111,14 +121,14 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
                          dynamic)
     if generation is not None:
         manifest["generate"] = generation
-    return {**writer.contents, "manifest.json": _json(manifest).encode()}
+    return {**nested, **writer.contents, "manifest.json": _json(manifest).encode()}
 
 
-def _compile(model, shapes, values, buckets) -> tuple[list[Plan], dict | None]:
+def _compile(model, shapes, values, buckets, outputs=None) -> tuple[list[Plan], dict | None]:
     """The plan of every shape class, smallest first, and the manifest's `dynamic` section (None without
-    buckets), with the classes' dims under "sizes" for now."""
+    buckets), with the classes' dims under "sizes" for now. outputs: compute only these."""
     if not buckets:
-        return [compile_model(model, shapes, values)], None
+        return [compile_model(model, shapes, values, outputs=outputs)], None
     from .onnx_import import import_onnx
     from .shape_classes import PAD_VALUE, bucketed_dims, check_padding, classes, input_axes, output_axes, resize
     from .validate import generate_inputs
@@ -131,7 +141,7 @@ def _compile(model, shapes, values, buckets) -> tuple[list[Plan], dict | None]:
     plans = []
     bar = Progress("shape classes", len(sizes))
     for i, c in enumerate(sizes):
-        plans.append(compile_model(model, None, resize(values, g.inputs, axes, c)))
+        plans.append(compile_model(model, None, resize(values, g.inputs, axes, c), outputs=outputs))
         bar(i + 1, note=" ".join(f"{s}={v}" for s, v in c.items()))
     top = plans[-1]
     shapes_of = [{n: tuple(p.consts[n].shape) if n in p.consts else tuple(p.shapes[n]) for n in p.outputs}
@@ -182,6 +192,29 @@ def _compile_generation(model, spec) -> tuple[list[Plan], dict, dict]:
         "sizes": [[s, p] for s, p in sizes],
     }
     return plans, dynamic, manifest_section(spec, roles, plans)
+
+
+def _compile_seq2seq(model, encoder, spec, weights, backends) -> tuple[list[Plan], dict | None, dict, dict]:
+    """An encoder-decoder model for generation (generation.py): the decoder's plans per decoder bucket, computing
+    only the logits, with their `dynamic` and `generate` sections, and the encoder's bundle (files under
+    encoder/), bucketed by prompt length."""
+    from .generation import seq2seq_feeds, seq2seq_roles, seq2seq_section
+    from .onnx_import import import_onnx
+    if encoder is None:
+        raise WebjitError("--generate on an encoder-decoder model's decoder needs its encoder (--encoder "
+                          "encoder_model.onnx, found by itself next to the decoder in a hub folder)")
+    dec_g, enc_g = import_onnx(model), import_onnx(encoder)
+    roles = seq2seq_roles(dec_g, enc_g)
+    dec_feeds, enc_feeds = seq2seq_feeds(dec_g, enc_g, roles, spec)
+    sizes = lambda b: ",".join(str(n) for n in b)  # noqa: E731
+    enc_buckets = [f"{roles.enc_dim}={sizes(spec.encoder_buckets)}"] if len(spec.encoder_buckets) > 1 else None
+    enc_files = build_files(encoder, values=enc_feeds, weights=weights, reference=False, backends=backends,
+                            buckets=enc_buckets)
+    nested = {f"{ENCODER_FOLDER}/{path}": data for path, data in enc_files.items()}
+    dec_buckets = [f"{roles.seq_dim}={sizes(spec.decoder_buckets)}"] if len(spec.decoder_buckets) > 1 else None
+    plans, dynamic = _compile(model, None, dec_feeds, dec_buckets, outputs=[roles.logits])
+    vocab = int(plans[-1].shapes[roles.logits][-1])
+    return plans, dynamic, seq2seq_section(spec, roles, vocab), nested
 
 
 # -- files ---------------------------------------------------------------------------------------------------------

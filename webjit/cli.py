@@ -164,6 +164,25 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _generation_spec(args):
+    """(spec, encoder) of `build --generate`: a decoder-only model's Spec, or an encoder-decoder model's
+    Seq2SeqSpec with its encoder (--encoder, else encoder_model.onnx beside the decoder)."""
+    from .generation import Seq2SeqSpec, Spec, decoder_start, is_seq2seq_decoder
+    from .onnx_import import import_onnx
+    prompts, pasts = _sizes(args.prompt_buckets, "--prompt-buckets"), _sizes(args.past_buckets, "--past-buckets")
+    if not is_seq2seq_decoder(import_onnx(args.model)):
+        return Spec.of(args.generate, prompts, pasts), None
+    encoder = Path(args.encoder) if args.encoder else Path(args.model).with_name("encoder_model.onnx")
+    if not encoder.is_file():
+        raise WebjitError(f"{args.model} is an encoder-decoder model's decoder: give its encoder with --encoder "
+                          f"(there is no {encoder})")
+    start = args.decoder_start if args.decoder_start is not None else decoder_start(args.model)
+    if start is None:
+        raise WebjitError("--generate: no decoder_start_token_id in a config.json beside the model; give it with "
+                          "--decoder-start ID")
+    return Seq2SeqSpec.of(args.generate, args.encoder_length or args.generate, start, pasts, prompts), encoder
+
+
 def cmd_build(args) -> int:
     from .bundle import build
     generate = None
@@ -172,14 +191,12 @@ def cmd_build(args) -> int:
             raise WebjitError("--generate fixes the shapes itself (from the context and the buckets); "
                               "drop --shape and --inputs")
         feeds, shapes = None, None
-        from .generation import Spec
-        generate = Spec.of(args.generate, _sizes(args.prompt_buckets, "--prompt-buckets"),
-                           _sizes(args.past_buckets, "--past-buckets"))
+        generate, encoder = _generation_spec(args)
     else:
-        feeds, shapes = _feeds(args)
+        feeds, shapes, encoder = *_feeds(args), None
     out = build(args.model, args.output, shapes, feeds, weights=args.weights, reference=not args.no_reference,
                 backends=[b.strip() for b in args.backends.split(",") if b.strip()], buckets=args.buckets,
-                generate=generate)
+                generate=generate, encoder=encoder)
     manifest = json.loads((out / "manifest.json").read_text())
     size = sum(f["bytes"] for f in manifest["files"].values())
     classes = manifest.get("dynamic", {}).get("classes", [])
@@ -296,6 +313,13 @@ def parser() -> argparse.ArgumentParser:
                                                            "(default 16, 32, ... and CONTEXT-1)")
     w.add_argument("--past-buckets", metavar="SIZES", help="with --generate: the past lengths to compile "
                                                          "(default 16, 32, ... and CONTEXT-1)")
+    w.add_argument("--encoder", metavar="ENCODER.onnx",
+                   help="with --generate on an encoder-decoder model's decoder_model.onnx (T5, BART): its encoder "
+                        "(default: encoder_model.onnx beside it); then CONTEXT is the decoder's length, "
+                        "--prompt-buckets bucket the encoder's input and --past-buckets the decoder's")
+    w.add_argument("--encoder-length", type=int, metavar="N", help="with --encoder: the longest prompt (default CONTEXT)")
+    w.add_argument("--decoder-start", type=int, metavar="ID",
+                   help="with --encoder: the decoder's first token (default: decoder_start_token_id in config.json)")
     w.add_argument("--buckets", action="append", metavar="[DIM=]SIZES",
                    help="serve every size of a dim up to its maximum (from --shape/--inputs) with length buckets, "
                         "e.g. --buckets 16,32,64 (the sequence dim) or --buckets batch=1,2; repeatable")

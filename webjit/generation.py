@@ -93,6 +93,9 @@ def decoder_roles(g: Graph) -> Roles:
     if not pasts:
         raise WebjitError("--generate needs a decoder exported with its past (inputs past_key_values.N.key/value, "
                           "as optimum-cli's text-generation-with-past writes)")
+    if any(".encoder." in n for n in pasts):
+        raise WebjitError("--generate: this is an encoder-decoder model's decoder_with_past_model.onnx, which has no "
+                          "self-attention mask for a padded past; build its decoder_model.onnx with --generate")
     producers = g.producers()
     by_past: dict[str, CachePair] = {}
     for out in g.outputs:
@@ -176,3 +179,122 @@ def manifest_section(spec: Spec, roles: Roles, plans) -> dict:
                   for c in roles.cache],
         "classes": [{"seq": s, "past": p} for s, p in classes(spec)],
     }
+
+
+# -- encoder-decoder models ----------------------------------------------------------------------------------------
+# Optimum's text2text-generation export of T5 and BART writes encoder_model.onnx, decoder_model.onnx and
+# decoder_with_past_model.onnx. The decoder with its past has no self-attention mask and takes its positions from
+# the past's length, so a past padded to a bucket cannot be masked; webjit generates with decoder_model.onnx
+# instead: the encoder runs once, and each step runs the decoder over the tokens so far, padded to a bucket (the
+# decoder is causal, so padding after them changes nothing before them). A step costs its bucket's length.
+ENCODER_STATES, ENCODER_MASK = "encoder_hidden_states", "encoder_attention_mask"
+ENCODER_FOLDER = "encoder"  # the encoder's bundle, inside the decoder's
+
+
+@dataclass
+class Seq2SeqRoles:
+    ids: str
+    states: str
+    mask: str | None
+    logits: str
+    seq_dim: str
+    enc_dim: str
+    enc_ids: str = "input_ids"
+    enc_mask: str | None = "attention_mask"
+    enc_output: str = "last_hidden_state"
+
+
+@dataclass(frozen=True)
+class Seq2SeqSpec:
+    """The most decoder positions (the start token and the new tokens), the longest prompt, and the buckets of
+    both; `start` is the decoder's first token (T5: the pad token, BART: </s>)."""
+    context: int
+    encoder_length: int
+    start: int
+    decoder_buckets: tuple[int, ...] = ()
+    encoder_buckets: tuple[int, ...] = ()
+
+    @staticmethod
+    def of(context: int, encoder_length: int, start: int, decoder_buckets=None, encoder_buckets=None) -> "Seq2SeqSpec":
+        if context < 2:
+            raise WebjitError(f"--generate {context}: the decoder must hold at least 2 positions")
+        if encoder_length < 1:
+            raise WebjitError(f"--encoder-length {encoder_length}: the prompt must hold at least 1 token")
+        return Seq2SeqSpec(context, encoder_length, start, _buckets(decoder_buckets, context, "decoder", 1),
+                           _buckets(encoder_buckets, encoder_length, "encoder", 1))
+
+
+def is_seq2seq_decoder(g: Graph) -> bool:
+    return ENCODER_STATES in g.inputs
+
+
+def seq2seq_roles(decoder: Graph, encoder: Graph) -> Seq2SeqRoles:
+    """The decoder's ids, encoder states, encoder mask and logits, and the encoder's ids, mask and output."""
+    names = set(decoder.inputs)
+    if any(n.startswith(PAST_PREFIX) for n in names):
+        raise WebjitError("--generate takes an encoder-decoder model's decoder_model.onnx, not "
+                          "decoder_with_past_model.onnx: that one has no self-attention mask for a padded past")
+    ids = next((n for n in IDS if n in names), None)
+    if ids is None or LOGITS not in decoder.outputs:
+        raise WebjitError("--generate needs a decoder with inputs 'input_ids' and 'encoder_hidden_states' and "
+                          f"output 'logits' (the model has inputs {', '.join(decoder.inputs)})")
+    other = [n for n in decoder.inputs if n not in {ids, ENCODER_STATES, ENCODER_MASK}]
+    if other:
+        raise WebjitError(f"--generate: decoder input '{other[0]}' is neither the ids, the encoder states nor "
+                          "the encoder's attention mask")
+    enc = Seq2SeqRoles(ids, ENCODER_STATES, ENCODER_MASK if ENCODER_MASK in names else None, LOGITS, "", "")
+    if enc.enc_ids not in encoder.inputs or enc.enc_output not in encoder.outputs:
+        raise WebjitError(f"--encoder: expected an encoder with input '{enc.enc_ids}' and output "
+                          f"'{enc.enc_output}' (it has inputs {', '.join(encoder.inputs)})")
+    if enc.enc_mask not in encoder.inputs:
+        enc.enc_mask = None
+    seq_dim = decoder.values[ids].shape[-1]
+    enc_dim = encoder.values[enc.enc_ids].shape[-1]
+    if not isinstance(seq_dim, str) or not isinstance(enc_dim, str):
+        raise WebjitError("--generate: the decoder's and the encoder's sequence lengths must be symbolic dims")
+    enc.seq_dim, enc.enc_dim = seq_dim, enc_dim
+    return enc
+
+
+def seq2seq_feeds(decoder: Graph, encoder: Graph, roles: Seq2SeqRoles, spec: Seq2SeqSpec) -> tuple[dict, dict]:
+    """Sample inputs of the largest shapes: the decoder's (context tokens, encoder_length states) and the encoder's."""
+    import numpy as np
+    width = decoder.values[roles.states].shape[-1]
+    if not isinstance(width, int):
+        raise WebjitError(f"--generate: '{roles.states}' must have a fixed hidden size")
+    dt = {n: np.dtype(decoder.values[n].dtype) for n in decoder.inputs}
+    dec = {roles.ids: np.ones((1, spec.context), dt[roles.ids]),
+           roles.states: np.zeros((1, spec.encoder_length, width), dt[roles.states])}
+    if roles.mask:
+        dec[roles.mask] = np.ones((1, spec.encoder_length), dt[roles.mask])
+    edt = {n: np.dtype(encoder.values[n].dtype) for n in encoder.inputs}
+    enc = {roles.enc_ids: np.ones((1, spec.encoder_length), edt[roles.enc_ids])}
+    if roles.enc_mask:
+        enc[roles.enc_mask] = np.ones((1, spec.encoder_length), edt[roles.enc_mask])
+    return dec, enc
+
+
+def seq2seq_section(spec: Seq2SeqSpec, roles: Seq2SeqRoles, vocab: int) -> dict:
+    """The manifest's `generate` section of an encoder-decoder model (web/MANIFEST.md)."""
+    return {
+        "kind": "seq2seq", "context": spec.context, "start": spec.start,
+        "ids": roles.ids, "states": roles.states, "mask": roles.mask, "logits": roles.logits, "vocab": vocab,
+        "encoder": {"folder": ENCODER_FOLDER + "/", "ids": roles.enc_ids, "mask": roles.enc_mask,
+                    "output": roles.enc_output, "length": spec.encoder_length},
+    }
+
+
+def decoder_start(model) -> int | None:
+    """decoder_start_token_id from the config.json of the model's hub folder (next to onnx/, or beside it)."""
+    import json
+    from pathlib import Path
+    here = Path(model).resolve().parent
+    for folder in (here, here.parent):
+        config = folder / "config.json"
+        if config.is_file():
+            try:
+                value = json.loads(config.read_text()).get("decoder_start_token_id")
+            except (OSError, ValueError):
+                return None
+            return value if isinstance(value, int) else None
+    return None

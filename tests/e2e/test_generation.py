@@ -159,3 +159,81 @@ def test_prompts_and_options_that_cannot_run_are_refused_clearly(page_for):
         "RangeError: token id 100000 is outside this model's vocabulary of 1000",
         "RangeError: generate() needs a prompt of at least one token",
     ]
+
+
+def test_device_memory_stays_constant_from_the_first_step_to_the_last(page_for):
+    """Every GPUBuffer the page creates is counted (created minus destroyed) at each token, and the wasm memory's
+    size is read at each token: both are the same at token 1 as at token 40, across the past buckets 16 and 32."""
+    body = """async ({create}, {p}) => {
+        const live = {bytes: 0, buffers: 0};
+        const make = GPUDevice.prototype.createBuffer;
+        const destroy = GPUBuffer.prototype.destroy;
+        const sizes = new WeakMap();
+        GPUDevice.prototype.createBuffer = function (d) {
+            const b = make.call(this, d); sizes.set(b, b.size); live.bytes += b.size; live.buffers += 1; return b;
+        };
+        GPUBuffer.prototype.destroy = function () {
+            if (sizes.has(this)) { live.bytes -= sizes.get(this); live.buffers -= 1; sizes.delete(this); }
+            return destroy.call(this);
+        };
+        const gpu = await create('/', {executionProviders: ['webgpu'], tuning: false});
+        const gpuSeen = [];
+        await gpu.generate(p, {maxNewTokens: 40, onToken: () => gpuSeen.push([live.bytes, live.buffers])});
+        const wasm = await create('/', {executionProviders: ['wasm'], wasm: {numThreads: 1}, tuning: false});
+        const wasmSeen = [];
+        await wasm.generate(p, {maxNewTokens: 40, onToken: () => wasmSeen.push(wasm.memory.buffer.byteLength)});
+        return {gpuSeen, wasmSeen};
+    }"""
+    got = run(page_for("gpt2"), body, {"p": prompt(7)})
+    assert len(got["gpuSeen"]) == len(got["wasmSeen"]) == 40
+    assert got["gpuSeen"][0][0] > 0 and all(s == got["gpuSeen"][0] for s in got["gpuSeen"]), got["gpuSeen"]
+    assert all(s == got["wasmSeen"][0] for s in got["wasmSeen"])
+
+
+@pytest.fixture(scope="module")
+def seq2seq_bundles(tmp_path_factory):
+    from webjit.bundle import build
+    from webjit.generation import Seq2SeqSpec, decoder_start
+    made = {}
+
+    def get(arch):
+        if arch not in made:
+            d = hub.get(arch) / "onnx"
+            spec = Seq2SeqSpec.of(40, 24, decoder_start(d / "decoder_model.onnx"), [8, 16], [8, 16])
+            made[arch] = (build(d / "decoder_model.onnx", tmp_path_factory.mktemp(arch) / "bundle", generate=spec,
+                                encoder=d / "encoder_model.onnx"), spec)
+        return made[arch]
+    return get
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("arch", ["t5", "bart"])
+def test_encoder_decoder_generation_in_the_page_matches_onnxruntime(chromium, serve, seq2seq_bundles, arch, provider):
+    """The encoder once, then the decoder over the tokens so far: greedy ids equal onnxruntime's loop (encoder,
+    decoder_model, then decoder_with_past_model); with a repetition penalty (the random models repeat one token),
+    every id is the argmax of transformers' penalised scores of onnxruntime's logits after the ids before it."""
+    torch = pytest.importorskip("torch")
+    from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
+    from webjit.native.generate import reference_seq2seq_forced, reference_seq2seq_greedy
+    bundle, spec = seq2seq_bundles(arch)
+    d = hub.get(arch) / "onnx"
+    files = (d / "encoder_model.onnx", d / "decoder_model.onnx", d / "decoder_with_past_model.onnx")
+    prompts = [prompt(5, seed=4), prompt(20, seed=5)]
+    context = chromium.new_context()
+    try:
+        page = harness.open_page(context, serve(bundle))
+        greedy = run(page, GENERATE, {"options": PROVIDERS[provider], "prompts": prompts, "gen": {"maxNewTokens": NEW}})
+        penalised = run(page, GENERATE, {"options": PROVIDERS[provider], "prompts": prompts[1:],
+                                         "gen": {"maxNewTokens": 30, "repetitionPenalty": 3.0}})
+    finally:
+        context.close()
+    for p, out in zip(prompts, greedy["out"]):
+        assert out["ids"] == reference_seq2seq_greedy(*files, p, NEW, spec.start)
+    ids = penalised["out"][0]["ids"]
+    assert len(set(ids)) > 5
+    rows = reference_seq2seq_forced(*files, prompts[1], ids[:-1], spec.start)
+    penalty = RepetitionPenaltyLogitsProcessor(3.0)
+    for step, (row, token) in enumerate(zip(rows, ids)):
+        seen = torch.tensor([[spec.start] + ids[:step]])  # transformers penalises the decoder's ids
+        want = int(torch.argmax(penalty(seen, torch.tensor(row[None], dtype=torch.float32))[0]))
+        assert token == want, f"step {step}"

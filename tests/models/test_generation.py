@@ -103,3 +103,54 @@ def test_validate_generate_passes():
     r = subprocess.run([sys.executable, "-m", "webjit", "validate", str(hub.get("llama") / "onnx/model.onnx"),
                         "--generate", "48", "--backend", "wasm", "--new-tokens", "20"], capture_output=True, text=True)
     assert r.returncode == 0 and "the same as onnxruntime's" in r.stdout, r.stdout + r.stderr
+
+
+SEQ2SEQ = ("t5", "bart")
+
+
+def seq2seq_files(arch):
+    d = hub.get(arch) / "onnx"
+    return d / "encoder_model.onnx", d / "decoder_model.onnx", d / "decoder_with_past_model.onnx"
+
+
+@pytest.mark.parametrize("backend", ("wasm", "webgpu"))
+@pytest.mark.parametrize("arch", SEQ2SEQ)
+def test_encoder_decoder_logits_match_onnxruntimes_cached_loop(arch, backend):
+    """The encoder once, the decoder over the tokens so far padded to 8, 16 or 40: every step's logits match
+    onnxruntime running decoder_model then decoder_with_past_model (forced tokens, since greedy decoding of these
+    random models repeats one token), and greedy ids equal its greedy loop."""
+    from webjit.generation import Seq2SeqSpec, decoder_start
+    from webjit.native.generate import Seq2SeqGenerator, reference_seq2seq_forced, reference_seq2seq_greedy
+    enc, dec, past = seq2seq_files(arch)
+    spec = Seq2SeqSpec.of(40, 24, decoder_start(dec), [8, 16], [8, 16])
+    gen = Seq2SeqGenerator(enc, dec, spec, backend)
+    p, cont = prompt(11, seed=5), prompt(30, seed=6)
+    got, want = gen.forced(p, cont), reference_seq2seq_forced(enc, dec, past, p, cont, spec.start)
+    assert len(got) == len(want) == 31
+    for step, (a, b) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4, err_msg=f"step {step}")
+    assert gen.greedy(prompt(20, seed=7), 32) == reference_seq2seq_greedy(enc, dec, past, prompt(20, seed=7), 32, spec.start)
+
+
+def test_an_encoder_decoder_builds_from_its_decoder_and_refuses_the_with_past_file(tmp_path):
+    import json
+    enc, dec, past = seq2seq_files("bart")
+    out = tmp_path / "b"
+    r = subprocess.run([sys.executable, "-m", "webjit", "build", str(dec), "--generate", "20", "--encoder-length", "12",
+                        "--prompt-buckets", "6", "--past-buckets", "8", "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    g = m["generate"]
+    assert g["kind"] == "seq2seq" and g["encoder"]["length"] == 12 and g["start"] == json.loads(
+        (hub.get("bart") / "config.json").read_text())["decoder_start_token_id"]
+    assert [o["name"] for o in m["outputs"]] == ["logits"]  # the present outputs are not computed
+    assert m["dynamic"]["dims"] == [{"name": "decoder_sequence_length", "max": 20, "buckets": [8, 20]}]
+    enc_m = json.loads((out / "encoder" / "manifest.json").read_text())
+    assert enc_m["dynamic"]["dims"][0]["buckets"] == [6, 12]
+    import hashlib
+    assert m["files"]["encoder/manifest.json"]["sha256"] == hashlib.sha256(
+        (out / "encoder" / "manifest.json").read_bytes()).hexdigest()
+    r = subprocess.run([sys.executable, "-m", "webjit", "build", str(past), "--generate", "20", "-o", str(tmp_path / "c")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "decoder_with_past_model.onnx" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "c").exists()

@@ -132,6 +132,7 @@ export class WasmSession {
     });
     const memory = new WebAssembly.Memory({ initial: w.pages, maximum: w.pages, ...(shared ? { shared: true } : {}) });
     const session = new WasmSession(bundle, memory, { simd, threads, isolated, file: forms[forms.length - 1].file });
+    session._options = options;
     let compiled = 0;
     progress({ phase: 'kernels', done: 0, total: forms.length });
     const compile = Promise.all(forms.map((form) => bundle.bytes(form.file).then(async (bytes) => {
@@ -330,6 +331,10 @@ export class WasmSession {
     /** @type {Promise<any>} */ this._queue = Promise.resolve();
     /** @type {import('../generate.js').GenerationStats | undefined} the last generate()'s token counts and times */
     this.generationStats = undefined;
+    /** @type {import('../session.js').SessionOptions | null} what the session was made with */
+    this._options = null;
+    /** @type {Promise<any> | null} an encoder-decoder model's encoder session (../seq2seq.js), once made */
+    this._encoder = null;
   }
 
   async _loadConsts() {
@@ -462,6 +467,8 @@ export class WasmSession {
 
   /** Stop the workers and drop the module; the session cannot run afterwards. */
   async release() {
+    if (this._encoder) (await this._encoder.catch(() => null))?.release();
+    this._encoder = null;
     if (this._workers) this._workers.terminate();
     this._workers = null;
     this._instances = null;

@@ -139,3 +139,128 @@ class _Reference:
         got = dict(zip([o.name for o in self.sess.get_outputs()], self.sess.run(None, feeds)))
         self.past = {c.past: got[c.present] for c in r.cache}
         return got[r.logits][0, -1]
+
+
+class Seq2SeqGenerator:
+    """Greedy generation with an encoder-decoder model (generation.py): the encoder once over the prompt padded to
+    its bucket, then per step the decoder over the tokens so far padded to its bucket."""
+
+    def __init__(self, encoder, decoder, spec, backend: str = "wasm"):
+        from ..generation import seq2seq_feeds, seq2seq_roles
+        from ..shape_classes import input_axes, resize
+        dec_g, enc_g = import_onnx(decoder), import_onnx(encoder)
+        self.roles = r = seq2seq_roles(dec_g, enc_g)
+        self.spec = spec
+        dec_feeds, enc_feeds = seq2seq_feeds(dec_g, enc_g, r, spec)
+        dec_axes, enc_axes = input_axes(dec_g), input_axes(enc_g)
+        self.encoders = {n: compile_model(encoder, values=resize(enc_feeds, enc_g.inputs, enc_axes, {r.enc_dim: n}))
+                         for n in spec.encoder_buckets}
+        self.decoders = {n: compile_model(decoder, values=resize(dec_feeds, dec_g.inputs, dec_axes, {r.seq_dim: n}),
+                                          outputs=[r.logits])
+                         for n in spec.decoder_buckets}
+        self.runner = _runner_class(backend)
+        self._runners: dict = {}
+        self.dtypes = {**{n: enc_g.values[n].dtype for n in enc_g.inputs}, **{n: dec_g.values[n].dtype for n in dec_g.inputs}}
+
+    def _run(self, plans, n, feeds):
+        key = (id(plans), n)
+        if key not in self._runners:
+            self._runners[key] = self.runner(plans[n])
+        return self._runners[key].run(feeds)
+
+    def greedy(self, prompt: list[int], max_new_tokens: int, eos: int | None = None) -> list[int]:
+        return self._loop(prompt, max_new_tokens, eos)[0]
+
+    def forced(self, prompt: list[int], continuation: list[int]) -> list[np.ndarray]:
+        """The logits after the start token and after each token of `continuation`."""
+        return self._loop(prompt, len(continuation) + 1, None, continuation)[1]
+
+    def _loop(self, prompt, max_new_tokens, eos, forced=None):
+        r, spec = self.roles, self.spec
+        fits = [b for b in spec.encoder_buckets if b >= len(prompt)]
+        if not fits:
+            raise WebjitError(f"a prompt of {len(prompt)} tokens is longer than this encoder takes ({spec.encoder_length})")
+        if max_new_tokens > spec.context:
+            raise WebjitError(f"{max_new_tokens} new tokens do not fit the decoder's {spec.context} positions")
+        e, n = fits[0], len(prompt)
+        ids = np.zeros((1, e), self.dtypes[r.enc_ids])
+        ids[0, :n] = prompt
+        mask = np.zeros((1, spec.encoder_length), np.int64)
+        mask[0, :n] = 1
+        feeds = {r.enc_ids: ids}
+        if r.enc_mask:
+            feeds[r.enc_mask] = mask[:, :e].astype(self.dtypes[r.enc_mask])
+        states = self._run(self.encoders, e, feeds)[r.enc_output]
+        full = np.zeros((1, spec.encoder_length, states.shape[-1]), np.float32)
+        full[0, :n] = states[0, :n]
+        tokens, out, rows = [spec.start], [], []
+        while len(out) < max_new_tokens:
+            t = len(tokens)
+            b = next(b for b in spec.decoder_buckets if b >= t)
+            dec_ids = np.zeros((1, b), self.dtypes[r.ids])
+            dec_ids[0, :t] = tokens
+            feeds = {r.ids: dec_ids, r.states: full}
+            if r.mask:
+                feeds[r.mask] = mask.astype(self.dtypes[r.mask])
+            rows.append(self._run(self.decoders, b, feeds)[r.logits][0, t - 1])
+            tok = int(np.argmax(rows[-1])) if forced is None or len(out) >= len(forced) else forced[len(out)]
+            out.append(tok)
+            tokens.append(tok)
+            if tok == eos:
+                break
+        return out, rows
+
+
+def _runner_class(backend: str):
+    if backend == "wasm":
+        from .wasm_runner import WasmRunner
+        return WasmRunner
+    from .wgpu_runner import WgpuRunner
+    return WgpuRunner
+
+
+def reference_seq2seq_greedy(encoder, decoder, decoder_with_past, prompt: list[int], max_new_tokens: int,
+                             start: int, eos: int | None = None) -> list[int]:
+    """onnxruntime's greedy loop as Optimum runs it: the encoder once on the unpadded prompt, decoder_model for
+    the first token, then decoder_with_past_model with the cache it returns."""
+    return _seq2seq_reference(encoder, decoder, decoder_with_past, prompt, max_new_tokens, start, eos)[0]
+
+
+def reference_seq2seq_forced(encoder, decoder, decoder_with_past, prompt, continuation, start) -> list[np.ndarray]:
+    return _seq2seq_reference(encoder, decoder, decoder_with_past, prompt, len(continuation) + 1, start, None,
+                              continuation)[1]
+
+
+def _seq2seq_reference(encoder, decoder, decoder_with_past, prompt, max_new_tokens, start, eos, forced=None):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = {k: ort.InferenceSession(str(m), opts, providers=["CPUExecutionProvider"])
+            for k, m in (("enc", encoder), ("dec", decoder), ("past", decoder_with_past))}
+    names = {k: [i.name for i in s.get_inputs()] for k, s in sess.items()}
+    ids = np.array([prompt], np.int64)
+    mask = np.ones_like(ids)
+    enc_feeds = {"input_ids": ids, **({"attention_mask": mask} if "attention_mask" in names["enc"] else {})}
+    states = sess["enc"].run(None, enc_feeds)[0]
+    out, tok, cache, rows = [], start, {}, []
+    while len(out) < max_new_tokens:
+        feeds = {"input_ids": np.array([[tok]], np.int64)}
+        if "encoder_attention_mask" in names["dec"]:
+            feeds["encoder_attention_mask"] = mask
+        key = "past" if cache else "dec"
+        if key == "dec":
+            feeds["encoder_hidden_states"] = states
+        else:
+            feeds.update({n: cache[n] for n in names["past"] if n.startswith("past_key_values.")})
+        got = dict(zip([o.name for o in sess[key].get_outputs()], sess[key].run(None, feeds)))
+        for name, value in got.items():
+            if name.startswith("present."):
+                past = "past_key_values." + name[len("present."):]
+                if key == "dec" or ".decoder." in name:
+                    cache[past] = value
+        rows.append(got["logits"][0, -1])
+        tok = int(np.argmax(rows[-1])) if forced is None or len(out) >= len(forced) else forced[len(out)]
+        out.append(tok)
+        if tok == eos:
+            break
+    return out, rows
