@@ -16,8 +16,8 @@ import { Tensor } from './tensor.js';
 
 /**
  * The manifest's shape classes, smallest first; the last is the manifest's top level (every dim at its maximum).
- * Each class's `manifest` is a view of the whole manifest with that class's inputs, outputs, pool, kernels and
- * WebAssembly offsets in place of the top level's. A bundle without `dynamic` has one class.
+ * Each class's `manifest` is a view of the whole manifest with that class's inputs, outputs, pool, kernels (with its
+ * count of load-time kernels, `load`) and WebAssembly offsets in place of the top level's. A bundle without `dynamic` has one class.
  * @param {Manifest} m
  * @returns {ShapeClass[]}
  */
@@ -31,6 +31,7 @@ export function shapeClasses(m) {
     inputs: c.inputs,
     outputs: c.outputs,
     pool: c.pool,
+    load: c.load || 0,
     kernels: c.kernels,
     ...(top ? { wasm: { ...top, ...c.wasm } } : {}),
   })));

@@ -23,7 +23,7 @@ export class IntegrityError extends Error {
 }
 
 /**
- * @typedef {{buffer: 'weight' | 'input' | 'pool', index: number, access: 'read-only' | 'read-write'}} Binding
+ * @typedef {{buffer: 'weight' | 'input' | 'pool' | 'loaded', index: number, access: 'read-only' | 'read-write'}} Binding
  * @typedef {{key: string, file: string, dispatch: number[], threads: number, smemBytes: number,
  *            registers: number}} Variant
  * @typedef {{name: string, kind: string, node: string, bindings: Binding[], flops: number, bytes: number,
@@ -36,6 +36,7 @@ export class IntegrityError extends Error {
  * @typedef {{format: string, version: number, generator: string, limits: Object<string, number>,
  *            inputs: TensorInfo[], outputs: TensorInfo[], pool: number[],
  *            weights: {format: string, shards: {file: string}[], tensors: WeightInfo[]},
+ *            loaded?: number[], load?: number,
  *            kernels: Kernel[], files: Object<string, {bytes: number, sha256: string}>,
  *            backends?: ('webgpu' | 'wasm')[], wasm?: import('./wasm/layout.js').WasmSection,
  *            reference?: {source: string, inputs: {name: string, dtype: TensorType, shape: number[], file: string}[],
@@ -134,6 +135,9 @@ export function validateManifest(m) {
     const elements = w.shape.reduce((/** @type {number} */ a, /** @type {number} */ b) => a * b, 1);
     if (w.bytes !== 4 * elements) fail(`${at}.bytes`, `${w.bytes}, but shape [${w.shape}] takes ${4 * elements}`);
   });
+  // buffers the load-time kernels write (every class's), absent in bundles without load-time kernels
+  const loaded = m.loaded === undefined ? [] : list(m.loaded, 'loaded');
+  loaded.forEach((b, i) => int(b, `loaded[${i}]`, 4));
   /**
    * One shape class: the top level (at = '') or an entry of dynamic.classes.
    * @param {any} c
@@ -171,8 +175,15 @@ export function validateManifest(m) {
         fail(fromAt, 'expected pool, input or const');
       }
     });
-    const counts = { weight: weights.length, input: inputs.length, pool: pool.length };
-    list(c.kernels, `${at}kernels`).forEach((k, i) => {
+    const counts = { weight: weights.length, input: inputs.length, pool: pool.length, loaded: loaded.length };
+    const kernels = list(c.kernels, `${at}kernels`);
+    // the first `load` kernels run once, at load: they read weights and loaded buffers and write loaded buffers,
+    // which the other kernels only read (a bundle without WebGPU kernels counts them in wasm.kernels)
+    const load = c.load === undefined ? 0 : int(c.load, `${at}load`);
+    if (kernels.length && load > kernels.length) fail(`${at}load`, `${load}, but there are ${kernels.length} kernels`);
+    /** @type {Set<number>} */
+    const written = new Set();
+    kernels.forEach((k, i) => {
       const kat = `${at}kernels[${i}]`;
       if (!isObject(k)) fail(kat, 'expected an object');
       str(k.name, `${kat}.name`);
@@ -182,6 +193,15 @@ export function validateManifest(m) {
         oneOf(b && b.buffer, Object.keys(counts), `${bat}.buffer`);
         if (int(b.index, `${bat}.index`) >= counts[/** @type {'weight'} */ (b.buffer)]) fail(`${bat}.index`, `no ${b.buffer} ${b.index}`);
         oneOf(b.access, ['read-only', 'read-write'], `${bat}.access`);
+        const writes = b.access === 'read-write';
+        if (i < load && !(writes ? ['loaded'] : ['weight', 'loaded']).includes(b.buffer)) {
+          fail(`${bat}.buffer`, `kernel ${i} runs at load (load is ${load}): it reads only weight and loaded buffers and writes only loaded ones`);
+        }
+        if (i >= load && b.buffer === 'loaded' && writes) fail(`${bat}.access`, `kernel ${i} runs on every run (load is ${load}): only load-time kernels write loaded buffers`);
+        if (b.buffer === 'loaded' && !writes && !written.has(b.index)) {
+          fail(`${bat}.index`, `loaded ${b.index} is written by no earlier load-time kernel of this plan`);
+        }
+        if (i < load && writes) written.add(b.index);
       });
       if (list(k.variants, `${kat}.variants`).length === 0) fail(`${kat}.variants`, 'a kernel needs at least one variant');
       k.variants.forEach((/** @type {any} */ v, /** @type {number} */ j) => {

@@ -121,9 +121,18 @@ export function signature(kernel) {
 }
 
 /**
- * Byte size of every buffer the plan allocates: weights, inputs and the pool. WebGPU storage bindings need a
- * non-zero multiple of 4 bytes. With shape classes (`classes`, the class views of classes.js), the inputs and pool
- * buffers are shared by the classes, each as large as the largest class needs.
+ * How many of a plan's kernels, the first ones, run once at load rather than on every run (web/MANIFEST.md `load`).
+ * @param {Manifest} m  the manifest or a class view of it (classes.js)
+ */
+export function loadCount(m) {
+  return m.load || 0;
+}
+
+/**
+ * Byte size of every buffer the plan allocates: weights, inputs, the pool and what the load-time kernels write.
+ * WebGPU storage bindings need a non-zero multiple of 4 bytes. With shape classes (`classes`, the class views of
+ * classes.js), the inputs and pool buffers are shared by the classes, each as large as the largest class needs;
+ * the loaded buffers are every class's own.
  * @param {Manifest} m
  * @param {Manifest[]} [classes]
  */
@@ -139,6 +148,7 @@ export function bufferSizes(m, classes = [m]) {
     weight: m.weights.tensors.map((w) => round(w.bytes)),
     input: largest((c) => c.inputs.map((t) => /** @type {number} */ (t.bytes))),
     pool: largest((c) => c.pool),
+    loaded: (m.loaded || []).map(round),
   };
 }
 
@@ -149,7 +159,7 @@ export function bufferSizes(m, classes = [m]) {
  */
 export function requiredLimits(m, classes = [m]) {
   const sizes = bufferSizes(m, classes);
-  const largest = Math.max(4, ...sizes.weight, ...sizes.input, ...sizes.pool);
+  const largest = Math.max(4, ...sizes.weight, ...sizes.input, ...sizes.pool, ...sizes.loaded);
   return {
     maxStorageBufferBindingSize: largest,
     maxBufferSize: largest,

@@ -4,7 +4,12 @@
 // that hold intermediates, one mappable read-back buffer per output, one bind group per kernel. A run writes the
 // inputs, records every dispatch into one compute pass of one command encoder, copies the outputs to their
 // read-back buffers and submits once. Flushes: the single submit at the end of `run` (then the outputs are
-// mapped); tuning submits once per timed batch of passes. Runs are serialised, since they share the buffers.
+// mapped); tuning submits once per timed batch of passes; loading submits the load-time kernels once. Runs are
+// serialised, since they share the buffers.
+//
+// Load-time kernels (a plan's first `load` kernels, web/MANIFEST.md) read only weights and write buffers of their
+// own (`loaded`) that no run writes: they run once, when `create` has uploaded the weights, compiled the pipelines
+// and chosen the variants, and a run dispatches only the kernels after them. They are not tuned (tuner.js).
 //
 // A bundle with shape classes (length buckets, classes.js) holds one plan per class. The classes share the weights,
 // the input buffers and the pool buffers (each as large as the largest class needs); each has its own variants,
@@ -14,7 +19,7 @@
 import { Bundle } from './manifest.js';
 import { checkNotLost, cpuAdapter, requestGpu } from './device.js';
 import { Pipelines } from './pipelines.js';
-import { bufferSizes, deviceClass, fittingVariants, initialVariants, requiredLimits, signature, sourceGroups } from './plan.js';
+import { bufferSizes, deviceClass, fittingVariants, initialVariants, loadCount, requiredLimits, signature, sourceGroups } from './plan.js';
 import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune, tuneClasses } from './tuner.js';
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
 import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
@@ -172,6 +177,7 @@ export class InferenceSession {
       weight: sizes.weight.map((s, i) => make(`weight ${i}`, s)),
       input: sizes.input.map((s, i) => make(`input ${m.inputs[i].name}`, s)),
       pool: sizes.pool.map((s, i) => make(`pool ${i}`, s)),
+      loaded: sizes.loaded.map((s, i) => make(`loaded ${i}`, s)),
     };
     this._readback = m.outputs.map((t, i) => {
       const bytes = Math.max(0, ...this._classes.map((c) => {
@@ -244,6 +250,40 @@ export class InferenceSession {
         if (err) /** @type {any} */ (this.tuningReport).cacheError = err;
       }
     }
+    await this._runLoadKernels();
+  }
+
+  /** Run every class's load-time kernels, once: one pass and one submit per class that has them. */
+  async _runLoadKernels() {
+    for (const c of this._classes) {
+      const load = loadCount(c.manifest);
+      if (!load) continue;
+      this.device.pushErrorScope('validation');
+      const enc = this.device.createCommandEncoder({ label: 'webjit load' });
+      const pass = enc.beginComputePass({ label: 'webjit load-time kernels' });
+      this._dispatch(pass, c, 0, load);
+      pass.end();
+      this.device.queue.submit([enc.finish()]);
+      const error = await this.device.popErrorScope();
+      if (error) throw await this._diagnose(c, error);
+    }
+  }
+
+  /**
+   * Record the dispatches of class c's kernels from `first` up to `end` (excluded).
+   * @param {GPUComputePassEncoder} pass
+   * @param {Klass} c
+   * @param {number} first
+   * @param {number} end
+   */
+  _dispatch(pass, c, first, end) {
+    const kernels = c.manifest.kernels;
+    for (let i = first; i < end; i++) {
+      pass.setPipeline(c.pipes[i]);
+      pass.setBindGroup(0, c.groups[i]);
+      const [x, y, z] = kernels[i].variants[c.variants[i]].dispatch;
+      pass.dispatchWorkgroups(x, y, z);
+    }
   }
 
   /** @param {(e: ProgressEvent) => void} progress */
@@ -311,6 +351,7 @@ export class InferenceSession {
         kernels: c.manifest.kernels,
         groups: sourceGroups(c.manifest.kernels),
         current: c.variants,
+        load: loadCount(c.manifest),
         candidates: (k) => fittingVariants(c.manifest.kernels[k], limits, this.deviceClass),
         prepare: async (k, vs) => { await this.pipelines.all(vs.map((v) => this._wanted(c, k, v))); },
         parallel,
@@ -474,18 +515,14 @@ export class InferenceSession {
   }
 
   /**
-   * Record every dispatch of class c into one compute pass of `enc`.
+   * Record the dispatches of a run of class c (all but its load-time kernels, which ran at load) into one compute
+   * pass of `enc`.
    * @param {GPUCommandEncoder} enc
    * @param {Klass} c
    */
   _encodeKernels(enc, c) {
     const pass = enc.beginComputePass({ label: 'webjit kernels' });
-    c.manifest.kernels.forEach((k, i) => {
-      pass.setPipeline(c.pipes[i]);
-      pass.setBindGroup(0, c.groups[i]);
-      const [x, y, z] = k.variants[c.variants[i]].dispatch;
-      pass.dispatchWorkgroups(x, y, z);
-    });
+    this._dispatch(pass, c, loadCount(c.manifest), c.manifest.kernels.length);
     pass.end();
   }
 

@@ -11,6 +11,8 @@
 // Time is read from timestamp queries when the device has them, else from the wall clock around
 // onSubmittedWorkDone. Each pass runs enough dispatches to last about a millisecond, above the browser's
 // timestamp quantisation.
+// Load-time kernels (the plan's first `load`, web/MANIFEST.md) are not tuned: they run once, when the session
+// loads, so their time is not worth the budget. Each keeps its starting variant.
 
 /** @typedef {import('./manifest.js').Kernel} Kernel */
 
@@ -80,6 +82,7 @@ export function dispatchesPerPass(ms) {
  *   kernels: Kernel[],
  *   groups: number[][],
  *   current: number[],                                         // starting variant of each kernel
+ *   load?: number,                                             // the first `load` kernels run at load: not tuned
  *   candidates: (kernel: number) => number[],                  // fitting variant indices, default first
  *   prepare: (kernel: number, variants: number[]) => Promise<void>,  // compile them, all at once
  *   parallel?: number,                                         // variants compiled together (default 1)
@@ -99,22 +102,28 @@ export async function tune(o) {
   const spent = () => o.now() - start + lastChunkMs > o.budgetMs;
   /** @type {KernelReport[]} */
   const reports = new Array(o.kernels.length);
-  const order = tuningOrder(o.kernels, o.groups);
+  const load = o.load || 0;
+  // a load-time kernel leaves its group (its source may equal a kernel's that runs every time) and stands alone
+  const groups = [...o.groups.map((g) => g.filter((k) => k >= load)).filter((g) => g.length),
+    ...o.groups.flat().filter((k) => k < load).map((k) => [k])];
+  const order = tuningOrder(o.kernels, groups);
   const always = o.always !== false;
+  let timedAny = false;
   let complete = true;
   for (let n = 0; n < order.length; n++) {
     const members = order[n];
     const first = members[0];
     const kernel = o.kernels[first];
-    const candidates = o.candidates(first);
+    const candidates = first < load ? [o.current[first]] : o.candidates(first);
     /** @type {Map<number, number>} */
     const times = new Map();
     /** @type {Record<string, string>} */
     const errors = {};
     const parallel = Math.max(1, o.parallel || 1);
-    // The first chunk of the most expensive group is always timed, however small the budget: tuning that can
-    // end having timed nothing (a slow clock, a busy machine) is not worth its start-up.
-    for (let c = 0; candidates.length > 1 && c < candidates.length && (!spent() || (always && n === 0 && c === 0)); c += parallel) {
+    // The first chunk of the most expensive group with a choice is always timed, however small the budget:
+    // tuning that can end having timed nothing (a slow clock, a busy machine) is not worth its start-up.
+    for (let c = 0; candidates.length > 1 && c < candidates.length && (!spent() || (always && !timedAny && c === 0)); c += parallel) {
+      timedAny = true;
       const chunk = candidates.slice(c, c + parallel);
       const chunkStart = o.now();
       await o.prepare(first, chunk);

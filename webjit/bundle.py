@@ -105,18 +105,20 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
     shards, weight_records, indices = _write_weights(plans, writer, weights)
     wasm, class_wasm = (write_wasm(plans, writer, weight_records, indices) if "wasm" in backends
                         else (None, [None] * (len(plans) - 1)))
+    loaded, loaded_indices = _loaded(plans)
     sections = []
     for c, p in enumerate(plans):
         variants = _write_kernels(p, writer) if "webgpu" in backends else None
         prefix = "" if p is plan else f"c{c}-"
         consts = {n: writer.write(f"consts/{prefix}output-{i:03d}.bin", _raw(p.consts[n]))
                   for i, n in enumerate(p.outputs) if n in p.consts}
-        sections.append(_class_section(p, variants, indices[c], consts))
+        sections.append(_class_section(p, variants, indices[c], loaded_indices[c], consts))
     ref = _write_reference(model, plan, values, writer) if reference and values is not None else None
     if dynamic is not None:
         dynamic["classes"] = [{"dims": dims, **section} | ({"wasm": w} if w is not None else {})
                               for dims, section, w in zip(dynamic.pop("sizes")[:-1], sections, class_wasm)]
-    manifest = _manifest(sections[-1], shards, weight_records, ref, writer.files, weights, backends, wasm, dynamic)
+    manifest = _manifest(sections[-1], shards, weight_records, loaded, ref, writer.files, weights, backends, wasm,
+                         dynamic)
     if generation is not None:
         manifest["generate"] = generation
     data = _json(manifest).encode()
@@ -369,8 +371,24 @@ def _write_reference(model, plan: Plan, values: dict, writer: _Writer) -> dict:
 
 
 # -- the manifest --------------------------------------------------------------------------------------------------
-def _class_section(plan: Plan, variants, weight_index: dict[str, int], consts: dict[str, str]) -> dict:
-    """What differs between shape classes: inputs and outputs with their shapes, the pool, the kernels."""
+def _loaded(plans: list[Plan]) -> tuple[list[int], list[dict[str, int]]]:
+    """The buffers the load-time kernels of every class write (their byte sizes: the manifest's `loaded`) and, per
+    class, value name -> index into them. Each class has its own, since no run of another class may overwrite
+    them."""
+    sizes: list[int] = []
+    indices: list[dict[str, int]] = []
+    for p in plans:
+        indices.append({})
+        for name, size in p.loaded.items():
+            indices[-1][name] = len(sizes)
+            sizes.append(int(size))
+    return sizes, indices
+
+
+def _class_section(plan: Plan, variants, weight_index: dict[str, int], loaded_index: dict[str, int],
+                   consts: dict[str, str]) -> dict:
+    """What differs between shape classes: inputs and outputs with their shapes, the pool, the kernels and how many
+    of them run at load."""
     input_index = {n: i for i, n in enumerate(plan.inputs)}
 
     def binding(name: str, access: str) -> dict:
@@ -378,6 +396,8 @@ def _class_section(plan: Plan, variants, weight_index: dict[str, int], consts: d
             return {"buffer": "weight", "index": weight_index[name], "access": access}
         if name in input_index:
             return {"buffer": "input", "index": input_index[name], "access": access}
+        if name in loaded_index:
+            return {"buffer": "loaded", "index": loaded_index[name], "access": access}
         return {"buffer": "pool", "index": plan.slots[name][0], "access": access}
 
     kernels = [{"name": k.name, "kind": k.kind, "node": k.node,
@@ -389,11 +409,12 @@ def _class_section(plan: Plan, variants, weight_index: dict[str, int], consts: d
         "inputs": [_tensor(plan, n) | {"bytes": nbytes(plan.shapes[n])} for n in plan.inputs],
         "outputs": [_tensor(plan, n) | {"from": _output_source(plan, n, input_index, consts)} for n in plan.outputs],
         "pool": [int(b) for b in plan.pool],
+        "load": plan.load,
         "kernels": kernels,
     }
 
 
-def _manifest(top: dict, shards, weights, ref, files, weight_format, backends, wasm, dynamic) -> dict:
+def _manifest(top: dict, shards, weights, loaded, ref, files, weight_format, backends, wasm, dynamic) -> dict:
     manifest = {
         "format": FORMAT, "version": SCHEMA_VERSION, "generator": f"webjit {__version__}", "backends": backends,
         "limits": {k: DEFAULT_LIMITS[k] for k in ("maxComputeInvocationsPerWorkgroup",
@@ -401,7 +422,8 @@ def _manifest(top: dict, shards, weights, ref, files, weight_format, backends, w
                                                    "maxComputeWorkgroupsPerDimension")},
         "inputs": top["inputs"], "outputs": top["outputs"], "pool": top["pool"],
         "weights": {"format": weight_format, "shards": shards, "tensors": weights},
-        "kernels": top["kernels"],
+        "loaded": loaded,
+        "load": top["load"], "kernels": top["kernels"],
         "files": dict(sorted(files.items())),
     }
     if wasm is not None:

@@ -4,10 +4,11 @@ web/MANIFEST.md.
 
 Each module holds the whole plan with up to CANDIDATES variants of each kernel (its default first, then the
 nearest in its space) for the runtime to tune on the client (`render_wasm.render_tunable_module`), and exports
-`run(t, nt)` and `steps(k, reps, t, nt)`. It imports one linear memory laid out by `render_wasm.layout` (weights,
-inputs, the arena, per-thread scratch for up to MAX_THREADS threads, then the table of each kernel's chosen
-variant). Four forms: relaxed SIMD (`f32x4.relaxed_madd`) or fixed SIMD (mul + add), each importing a shared
-memory (Web Workers) or an unshared one (one thread, no cross-origin isolation needed).
+`load(t, nt)` (the load-time kernels, once), `run(t, nt)` and `steps(k, reps, t, nt)`. It imports one linear memory
+laid out by `render_wasm.layout` (weights, what the load-time kernels write, inputs, the arena, per-thread scratch
+for up to MAX_THREADS threads, then the table of each kernel's chosen variant). Four forms: relaxed SIMD
+(`f32x4.relaxed_madd`) or fixed SIMD (mul + add), each importing a shared memory (Web Workers) or an unshared one
+(one thread, no cross-origin isolation needed).
 """
 from __future__ import annotations
 
@@ -28,10 +29,12 @@ CANDIDATES = 4  # variants per kernel in a bundle's modules, tuned in the browse
 
 
 def _candidates(plans: dict) -> dict[str, dict]:
-    """Per kernel, the same number of candidates in both SIMD forms."""
+    """Per kernel, the same number of candidates in both SIMD forms; only the default for a load-time kernel,
+    which runs once and is not tuned."""
     out = {}
-    for kr, kf in zip(plans["relaxed"].kernels, plans["fixed"].kernels):
-        n = min(CANDIDATES, len(kr.space), len(kf.space))
+    load = plans["relaxed"].load
+    for i, (kr, kf) in enumerate(zip(plans["relaxed"].kernels, plans["fixed"].kernels)):
+        n = 1 if i < load else min(CANDIDATES, len(kr.space), len(kf.space))
         out[kr.name] = {"relaxed": list(kr.space[:n]), "fixed": list(kf.space[:n])}
     return out
 
@@ -53,18 +56,24 @@ def write_wasm(plans: list[Plan], writer, weights: list[dict], indices: list[dic
     """Write the modules of every shape class through `writer` (bundle._Writer); return the manifest's `wasm`
     section (for the last, largest class) and, for each other class, its own part of it (`modules`, `inputs`,
     `outputs`). All classes share one memory: the weights (`weights`, the manifest's weight records, which
-    `indices[c]` maps class c's weight names into) are placed once, and each class lays out its inputs, arena and
-    scratch after them; the memory is as large as the largest class needs."""
+    `indices[c]` maps class c's weight names into) are placed once, then what each class's load-time kernels write
+    (each class its own, since no run may overwrite it), and each class lays out its inputs, arena and scratch
+    after them; the memory is as large as the largest class needs."""
     placed, at = {}, HEADER
     for plan, index in zip(reversed(plans), reversed(indices)):
         for name in used_weights(plan):
             if index[name] not in placed:
                 placed[index[name]] = at
                 at = ceil_div(at + max(plan.weights[name].nbytes, 4), ALIGN) * ALIGN
+    loaded: list[dict[str, int]] = []  # per class, where what its load-time kernels write lives: its own
+    for plan in plans:
+        loaded.append({})
+        for name, size in plan.loaded.items():
+            loaded[-1][name], at = at, ceil_div(at + max(size, 4), ALIGN) * ALIGN
     forms, lays = [], []
-    for plan, index in zip(plans, indices):
+    for plan, index, own_loaded in zip(plans, indices, loaded):
         retargeted = {simd: retarget(plan, REGISTERS, simd == "relaxed") for simd in ("relaxed", "fixed")}
-        own = {n: placed[index[n]] for n in used_weights(plan)}
+        own = {n: placed[index[n]] for n in used_weights(plan)} | own_loaded
         by_simd = {simd: layout(p, MAX_THREADS, own, at) for simd, p in retargeted.items()}
         if by_simd["fixed"] != by_simd["relaxed"]:
             raise WebjitError("internal: the relaxed and fixed SIMD forms of the plan lay out memory differently")

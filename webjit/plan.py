@@ -3,10 +3,15 @@
 Weights and inputs get buffers of their own. Every other value lives in a pool of buffers (the arena): a value
 takes a buffer when its kernel runs and gives it back after its last reader, so the pool holds only about the
 peak of what is alive at once. Graph outputs keep their buffers to the end.
+
+Kernels that read only weights (a MatMul of two weights, a Gather from a table by constant indices: work on
+constants that the folder leaves to kernels) run once, when the runtime loads the plan, not on every run. They
+come first in the plan (`Plan.load` of them), and what they write lives, like the weights, in buffers of its own
+that no run touches (`Plan.loaded`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import WebjitError
 from .ir import Graph
@@ -65,14 +70,17 @@ class Plan:
     slots: dict[str, tuple[int, int]] = field(default_factory=dict)  # value -> (pool buffer, bytes used)
     pool: list[int] = field(default_factory=list)                    # pool buffer sizes in bytes
     half_weights: bool = False  # the model's weights were float16 (widened by float16.py): store them so again
+    load: int = 0               # the first `load` kernels run once, at load time, not on every run
+    loaded: dict[str, int] = field(default_factory=dict)  # what they write -> bytes: a buffer of its own each
 
     @property
     def arena_bytes(self) -> int:
         return sum(self.pool)
 
     def where(self, name: str) -> str:
-        """'weight', 'input' or 'arena'."""
-        return "weight" if name in self.weights else "input" if name in self.inputs else "arena"
+        """'weight', 'input', 'loaded' (written by a load-time kernel) or 'arena'."""
+        return ("weight" if name in self.weights else "input" if name in self.inputs
+                else "loaded" if name in self.loaded else "arena")
 
     def gather_outputs(self, feeds: dict, read) -> dict:
         """The graph outputs (numpy arrays): compile-time constants, inputs passed through, and read(name) for the
@@ -83,7 +91,8 @@ class Plan:
 
     def summary(self) -> str:
         w = sum(a.nbytes for a in self.weights.values())
-        return (f"{len(self.kernels)} kernels, weights {w / 2**20:.1f} MiB, "
+        once = f" ({self.load} once, at load)" if self.load else ""
+        return (f"{len(self.kernels)} kernels{once}, weights {w / 2**20:.1f} MiB, "
                 f"intermediate arena {self.arena_bytes / 2**20:.2f} MiB (peak, with reuse)")
 
 
@@ -118,6 +127,30 @@ def _place(kernels: list[KernelSpec], sizes: dict[str, int], keep: set[str], reu
     return slots, pool
 
 
+def load_time(kernels: list[KernelSpec], weights, outputs) -> set[int]:
+    """The kernels that can run once, at load time: every value they read is a weight or written only by such
+    kernels, and they write no graph output (a run reads its outputs from the pool). A value that several kernels
+    write is load-time only when all of them are."""
+    writers: dict[str, list[int]] = {}
+    for i, k in enumerate(kernels):
+        for o in k.outputs:
+            writers.setdefault(o, []).append(i)
+    load = set(range(len(kernels)))
+
+    def constant(name: str) -> bool:
+        return name in weights or name in writers and all(w in load for w in writers[name])
+
+    changed = True
+    while changed:
+        changed = False
+        for i, k in enumerate(kernels):
+            if i in load and not (all(constant(n) for n in k.inputs)
+                                  and all(o not in outputs and constant(o) for o in k.outputs)):
+                load.discard(i)
+                changed = True
+    return load
+
+
 def make_plan(g: Graph, kernels: list[KernelSpec], reuse: bool = True) -> Plan:
     """Stage entry point. reuse=False gives every value its own slot (to inspect all intermediates)."""
     values = g.values
@@ -125,7 +158,15 @@ def make_plan(g: Graph, kernels: list[KernelSpec], reuse: bool = True) -> Plan:
     bound = dict.fromkeys(n for k in kernels for n in k.inputs + k.outputs)  # ordered, unlike a set
     weights = {n: to_device(n, values[n].const) for n in bound if values[n].const is not None}
     consts = {o: values[o].const for o in g.outputs if values[o].const is not None}
-    arena_values = {n: nbytes(values[n].shape) for n in bound if n not in weights and n not in g.inputs}
+    # load-time kernels first (they read only weights and each other's outputs, which no other kernel writes),
+    # then the rest in their order; each named by its new position
+    once = load_time(kernels, weights, set(g.outputs))
+    if sorted(once) != list(range(len(once))):
+        ordered = [k for i, k in enumerate(kernels) if i in once] + [k for i, k in enumerate(kernels) if i not in once]
+        kernels = [replace(k, name=f"k{i:02d}_{k.kind}") for i, k in enumerate(ordered)]
+    loaded = {o: nbytes(values[o].shape) for k in kernels[:len(once)] for o in k.outputs}
+    arena_values = {n: nbytes(values[n].shape) for n in bound
+                    if n not in weights and n not in g.inputs and n not in loaded}
     for o in g.outputs:
         if o not in consts and o not in g.inputs and o not in arena_values:
             arena_values[o] = nbytes(values[o].shape)  # an empty output: no kernel writes it
@@ -137,4 +178,4 @@ def make_plan(g: Graph, kernels: list[KernelSpec], reuse: bool = True) -> Plan:
     known = list(dict.fromkeys([*bound, *g.outputs, *g.inputs]))
     return Plan(kernels, {n: values[n].dtype for n in known},
                 {n: tuple(values[n].shape) for n in known},
-                weights, list(g.inputs), list(g.outputs), consts, slots, pool)
+                weights, list(g.inputs), list(g.outputs), consts, slots, pool, load=len(once), loaded=loaded)

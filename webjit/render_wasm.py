@@ -5,15 +5,17 @@ shared); only rendering and execution differ.
 
 ABI. A kernel is a function `(param $t i32) (param $nt i32)`: thread t of nt does units [t*U/nt, (t+1)*U/nt) of
 the kernel's U work units (vectors, rows, panels of output columns, blocks of query rows). Every buffer lives in one
-linear memory at a byte offset fixed at render time (`layout`): weights, inputs and the plan's arena of pool
-buffers, then a scratch area per thread. The memory is imported ("env", "memory"), so the host (or a browser)
-writes the weights once and instances of any module of the plan share them.
+linear memory at a byte offset fixed at render time (`layout`): weights and what the load-time kernels write,
+inputs and the plan's arena of pool buffers, then a scratch area per thread. The memory is imported ("env",
+"memory"), so the host (or a browser) writes the weights once and instances of any module of the plan share them.
 
 One module per plan. `module` puts every kernel of the plan in one module with `run(t, nt)`, which calls them in
-order with a barrier after each: one compile and one call per forward pass, and in a browser each Web Worker calls
-`run(t, nt)` on a shared WebAssembly.Memory (the barrier spins on atomics at byte 0; single-threaded modules get an
-empty barrier and import an unshared memory). Tuning swaps one kernel at a time, so a kernel can also be rendered
-into a module of its own (same text, same offsets) and timed without recompiling the rest.
+order with a barrier after each, and `load(t, nt)`, which does the same for the load-time kernels (`Plan.load`:
+called once, before the first run; `run` leaves them out): one compile and one call per forward pass, and in a
+browser each Web Worker calls `run(t, nt)` on a shared WebAssembly.Memory (the barrier spins on atomics at byte 0;
+single-threaded modules get an empty barrier and import an unshared memory). Tuning swaps one kernel at a time, so
+a kernel can also be rendered into a module of its own (same text, same offsets) and timed without recompiling the
+rest.
 
 The backend's facts are tables: how a dtype is held in lanes, and what WAT each elementwise op becomes. Templates in
 templates_wasm/ hold the WAT; this module computes what they substitute: byte offsets, strides, collapsed loop
@@ -232,21 +234,27 @@ def used_weights(plan: Plan) -> list[str]:
     return list(dict.fromkeys(n for k in plan.kernels for n in k.inputs if n in plan.weights))
 
 
+def held(plan: Plan) -> dict[str, int]:
+    """The buffers that live as long as the memory, with their bytes: the weights the kernels read, in the order
+    they first read them, then what the load-time kernels write."""
+    return {**{n: plan.weights[n].nbytes for n in used_weights(plan)}, **plan.loaded}
+
+
 def layout(plan: Plan, threads: int = MAX_THREADS, placed: dict[str, int] | None = None,
            start: int | None = None) -> Layout:
-    """Weights in the order the kernels first read them, then inputs, then the arena's pool buffers (values share
-    them as the plan decided), then scratch sized for the most any variant of any kernel in the plan's spaces needs.
-    The same plan always gets the same layout.
+    """The held buffers (weights in the order the kernels first read them, then what the load-time kernels write),
+    then inputs, then the arena's pool buffers (values share them as the plan decided), then scratch sized for the
+    most any variant of any kernel in the plan's spaces needs. The same plan always gets the same layout.
 
-    placed, start: the weights are already placed (name -> offset, by plans of other shapes sharing the memory) and
-    the plan's own buffers start at `start`."""
+    placed, start: the held buffers are already placed (name -> offset, by plans of other shapes sharing the memory)
+    and the plan's own buffers start at `start`."""
     offsets, at = {}, HEADER
     if placed is not None:
-        offsets.update({n: placed[n] for n in used_weights(plan)})
+        offsets.update({n: placed[n] for n in held(plan)})
         at = _align(start)
     else:
-        for name in used_weights(plan):
-            offsets[name], at = at, _align(at + max(plan.weights[name].nbytes, 4))
+        for name, size in held(plan).items():
+            offsets[name], at = at, _align(at + max(size, 4))
     for name in plan.inputs:
         offsets[name], at = at, _align(at + nbytes(plan.shapes[name]))
     pool = []
@@ -295,17 +303,19 @@ def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str], lay: Layo
 
 
 def module(functions: list[str], names: list[str], lay: Layout, shared: bool = False,
-           barrier_timeout_s: float = BARRIER_TIMEOUT_S) -> str:
-    """One module: the math helpers, the barrier, the kernel functions, and run(t, nt) calling `names` in order."""
+           barrier_timeout_s: float = BARRIER_TIMEOUT_S, load: int = 0) -> str:
+    """One module: the math helpers, the barrier, the kernel functions, load(t, nt) calling the first `load` of
+    `names` in order and run(t, nt) calling the rest."""
     return _env().get_template("module.wat.j2").render(pages=lay.pages, shared=shared, functions=functions,
-                                                       names=names, timeout_ns=int(barrier_timeout_s * 1e9))
+                                                       names=names, load=load,
+                                                       timeout_ns=int(barrier_timeout_s * 1e9))
 
 
 def render_module(plan: Plan, variants: dict[str, Variant], lay: Layout, shared: bool = False,
                   barrier_timeout_s: float = BARRIER_TIMEOUT_S) -> str:
     """Stage entry point: the whole plan as one WAT module."""
     funcs = [render(k, variants[k.name], plan.dtypes, lay) for k in plan.kernels]
-    return module(funcs, [function_name(k) for k in plan.kernels], lay, shared, barrier_timeout_s)
+    return module(funcs, [function_name(k) for k in plan.kernels], lay, shared, barrier_timeout_s, plan.load)
 
 
 def render_tunable_module(plan: Plan, candidates: dict[str, list[Variant]], lay: Layout, select: int,
@@ -315,14 +325,15 @@ def render_tunable_module(plan: Plan, candidates: dict[str, list[Variant]], lay:
     Every candidate is a function in one table, kernel by kernel in plan order and each kernel's candidates in
     order (kernel k's candidate v is entry base_k + v, base_k the number of candidates of the kernels before it).
     The 32-bit word at `select + 4 k` of the memory holds the table entry kernel k runs: the caller writes it
-    before the first run and whenever a choice changes. Exports `run(t, nt)`, the whole plan, and
-    `steps(k, reps, t, nt)`, which runs kernel k `reps` times (reps >= 1) with a barrier after each, to time it.
+    before the first run and whenever a choice changes. Exports `load(t, nt)`, the load-time kernels (call it once,
+    before the first run), `run(t, nt)`, the other kernels of the plan, and `steps(k, reps, t, nt)`, which runs
+    kernel k `reps` times (reps >= 1) with a barrier after each, to time it.
     functions: `tunable_functions(plan, candidates, lay)` when already rendered (the shared and unshared forms
     of a module have the same kernel functions)."""
     funcs, entries = functions or tunable_functions(plan, candidates, lay)
     return _env().get_template("module.wat.j2").render(
         pages=lay.pages, shared=shared, functions=funcs, names=[function_name(k) for k in plan.kernels],
-        table=entries, select=select, timeout_ns=BARRIER_TIMEOUT_S * 10 ** 9)
+        load=plan.load, table=entries, select=select, timeout_ns=BARRIER_TIMEOUT_S * 10 ** 9)
 
 
 def tunable_functions(plan: Plan, candidates: dict[str, list[Variant]], lay: Layout) -> tuple[list[str], list[str]]:

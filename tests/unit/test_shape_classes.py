@@ -108,6 +108,24 @@ def test_a_bucketed_bundle_holds_one_class_per_size_and_its_largest_is_the_plain
     assert len(m["wasm"]["modules"]) == 4 and all(len(c["wasm"]["modules"]) == 4 for c in d["classes"])
 
 
+def test_every_class_has_its_own_load_time_kernels_writing_loaded_buffers_of_its_own(tmp_path):
+    from native.test_load_time import load_time_model
+    model, values = load_time_model(rows=4)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "rows"
+    path = tmp_path / "load_time.onnx"
+    onnx.save(model, str(path))
+    out = bundle.build(path, tmp_path / "b", values=values, buckets=["rows=2"])
+    m = json.loads((out / "manifest.json").read_text())
+    sections = [*m["dynamic"]["classes"], m]
+    assert [c["dims"] for c in m["dynamic"]["classes"]] == [[2]]
+    assert m["load"] >= 4 and [c["load"] for c in sections] == [m["load"]] * 2
+    written = [{b["index"] for k in c["kernels"][:c["load"]] for b in k["bindings"] if b["access"] == "read-write"}
+               for c in sections]
+    assert not written[0] & written[1] and written[0] | written[1] == set(range(len(m["loaded"])))
+    for c, own in zip(sections, written):
+        assert {b["index"] for k in c["kernels"] for b in k["bindings"] if b["buffer"] == "loaded"} == own
+
+
 def test_a_model_whose_outputs_padding_changes_is_refused_naming_the_output(tmp_path):
     out = tmp_path / "b"
     with pytest.raises(WebjitError, match=r"padding seq from 1 to 8 changes output 'y' .* without --buckets"):

@@ -1,7 +1,7 @@
 """`webjit build` writes the plan's WebAssembly modules and the memory layout the browser's 'wasm' execution
 provider needs (web/wasm/). Checked here the way the browser uses them, on wasmtime: a memory of `pages`, the
-weights copied from the shards to their offsets, inputs written at theirs, `run(0, 1)`, the output read back and
-compared with onnxruntime's (stored in the bundle)."""
+weights copied from the shards to their offsets, inputs written at theirs, `load(0, 1)` once, `run(0, 1)`, the output
+read back and compared with onnxruntime's (stored in the bundle)."""
 from __future__ import annotations
 
 import json
@@ -33,8 +33,10 @@ def manifest(out: Path) -> dict:
     return json.loads((out / "manifest.json").read_text())
 
 
-def run_like_the_browser(out: Path, simd: str, feeds: dict, choice=lambda kernel: 0) -> dict[str, np.ndarray]:
-    """Run the bundle's unshared module of one SIMD form as web/wasm/ does, kernel k on its candidate choice(k)."""
+def run_like_the_browser(out: Path, simd: str, feeds: dict, choice=lambda kernel: 0, runs: int = 1,
+                         wipe: bool = False) -> dict[str, np.ndarray]:
+    """Run the bundle's unshared module of one SIMD form as web/wasm/ does (`load` once, then `runs` runs), kernel k
+    on its candidate choice(k). wipe: zero the weights after `load`."""
     m = manifest(out)
     w = m["wasm"]
     mod = next(x for x in w["modules"] if x["simd"] == simd and not x["shared"])
@@ -57,7 +59,13 @@ def run_like_the_browser(out: Path, simd: str, feeds: dict, choice=lambda kernel
         mem[w["select"] + 4 * i:w["select"] + 4 * i + 4] = np.frombuffer(np.uint32(base + v).tobytes(), np.uint8)
         base += len(k["variants"][simd])
     instance = wasmtime.Instance(store, wasmtime.Module(engine, (out / mod["file"]).read_bytes()), [memory])
-    instance.exports(store)["run"](store, 0, 1)
+    exports = instance.exports(store)
+    exports["load"](store, 0, 1)  # the load-time kernels, once
+    if wipe:  # runs that read no weight (or run a load-time kernel again) then see only zeros there
+        for e in w["weights"]:
+            mem[e["offset"]:e["offset"] + m["weights"]["tensors"][e["tensor"]]["bytes"]] = 0
+    for _ in range(runs):
+        exports["run"](store, 0, 1)
     return {t["name"]: mem[at:at + t["from"]["bytes"]].copy().view(t["deviceDtype"]).reshape(t["shape"])
             for t, at in zip(m["outputs"], w["outputs"]) if at is not None}
 
@@ -128,3 +136,38 @@ def test_the_runtime_accepts_the_wasm_section_the_compiler_writes(model, tmp_pat
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert int(r.stdout) == 4
+
+
+@pytest.fixture
+def load_time(tmp_path):
+    from native.test_load_time import load_time_model
+    m, feeds = load_time_model()
+    path = tmp_path / "load_time.onnx"
+    onnx.save(m, str(path))
+    return path, feeds
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_load_time_kernels_reach_the_manifest_and_the_module_runs_them_once_from_its_load_export(load_time, tmp_path):
+    out = bundle.build(load_time[0], tmp_path / "b", values=load_time[1])
+    m = manifest(out)
+    load = m["load"]
+    assert load >= 4 and len(m["loaded"]) == len({b["index"] for k in m["kernels"][:load] for b in k["bindings"]
+                                                    if b["access"] == "read-write"})
+    assert all(b["buffer"] in ("weight", "loaded") for k in m["kernels"][:load] for b in k["bindings"])
+    assert not any(b["buffer"] == "weight" for k in m["kernels"][load:] for b in k["bindings"])
+    assert all(len(k["variants"]["relaxed"]) == 1 for k in m["wasm"]["kernels"][:load])  # not tuned: no candidates
+    want = {t["name"]: np.frombuffer((out / t["file"]).read_bytes(), t["dtype"]).reshape(t["shape"])
+            for t in m["reference"]["outputs"]}
+    got = run_like_the_browser(out, "fixed", load_time[1], runs=3, wipe=True)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-4)
+    script = ("import {validateManifest} from './web/manifest.js';"
+              "import {validateWasm} from './web/wasm/layout.js';"
+              "import {readFileSync} from 'node:fs';"
+              "const m = validateManifest(JSON.parse(readFileSync(process.argv[1], 'utf8')));"
+              "validateWasm(m); console.log(m.load);")
+    r = subprocess.run(["node", "--input-type=module", "-e", script, str(out / "manifest.json")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) == load

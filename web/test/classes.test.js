@@ -44,6 +44,16 @@ test('classes come smallest first, the top level last, each a view with its own 
   assert.equal(classes[0].manifest.weights, m.weights); // weights are shared
 });
 
+test('each class view counts its own load-time kernels; the loaded buffers are listed once, for all', () => {
+  const { m } = bucketed();
+  m.loaded = [256, 256];
+  m.load = 1;
+  m.dynamic.classes[1].load = 2;
+  const classes = shapeClasses(m);
+  assert.deepEqual(classes.map((c) => c.manifest.load), [0, 2, 1]);
+  assert.equal(classes[0].manifest.loaded, m.loaded);
+});
+
 test('the smallest class that holds the input runs it', () => {
   const { m } = bucketed();
   const classes = shapeClasses(m);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Bundle, IntegrityError, ManifestError, checkFile, manifestUrlOf, sha256Hex, validateManifest } from '../manifest.js';
+import { withLoadKernel } from './load_fixture.js';
 
 const fixture = () => JSON.parse(readFileSync(new URL('./manifest.fixture.json', import.meta.url), 'utf8'));
 const hex = (/** @type {Uint8Array} */ b) => createHash('sha256').update(b).digest('hex');
@@ -70,6 +71,31 @@ test('inputs and outputs need known types, shapes and a source for each output',
   rejects((m) => { m.outputs[0].from = { pool: 7, bytes: 32 }; }, /outputs\[0\].from.pool: no pool buffer 7/);
   rejects((m) => { m.outputs[0].from = { pool: 1, bytes: 1024 }; }, /outputs\[0\].from.bytes: larger than its pool buffer/);
   rejects((m) => { m.outputs[0].from = {}; }, /outputs\[0\].from: expected pool, input or const/);
+});
+
+test('load-time kernels come first, read weights and loaded buffers, and alone write loaded buffers', () => {
+  const load = (/** @type {(m: any) => void} */ edit, /** @type {RegExp} */ where) => rejects((m) => edit(withLoadKernel(m)), where);
+  assert.doesNotThrow(() => validateManifest(withLoadKernel(fixture())));
+  load((m) => { m.load = 4; }, /^manifest.json: load: 4, but there are 3 kernels$/);
+  load((m) => { m.load = -1; }, /load: expected an integer >= 0/);
+  load((m) => { m.loaded = [2]; }, /loaded\[0\]: expected an integer >= 4/);
+  load((m) => { m.kernels[0].bindings[1].index = 1; }, /kernels\[0\].bindings\[1\].index: no loaded 1/);
+  load((m) => { m.kernels[0].bindings[0] = { buffer: 'input', index: 0, access: 'read-only' }; },
+    /kernels\[0\].bindings\[0\].buffer: kernel 0 runs at load \(load is 1\): it reads only weight and loaded buffers/);
+  load((m) => { m.kernels[0].bindings[1].buffer = 'pool'; }, /kernels\[0\].bindings\[1\].buffer: kernel 0 runs at load/);
+  load((m) => { m.kernels[2].bindings[2] = { buffer: 'loaded', index: 0, access: 'read-write' }; },
+    /kernels\[2\].bindings\[2\].access: kernel 2 runs on every run \(load is 1\): only load-time kernels write loaded buffers/);
+  load((m) => { m.load = 0; }, /kernels\[0\].bindings\[1\].access: kernel 0 runs on every run \(load is 0\)/);
+  load((m) => { m.loaded.push(256); m.kernels[2].bindings[1].index = 1; },
+    /kernels\[2\].bindings\[1\].index: loaded 1 is written by no earlier load-time kernel of this plan/);
+});
+
+test('a manifest without load-time kernels needs neither load nor loaded', () => {
+  const m = fixture();
+  m.loaded = [];
+  m.load = 0;
+  assert.doesNotThrow(() => validateManifest(m));
+  rejects((x) => { x.kernels[1].bindings[1] = { buffer: 'loaded', index: 0, access: 'read-only' }; }, /kernels\[1\].bindings\[1\].index: no loaded 0/);
 });
 
 test('model names are data: any string is a valid tensor or node name', () => {

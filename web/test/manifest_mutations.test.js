@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ManifestError, validateManifest } from '../manifest.js';
+import { withLoadKernel } from './load_fixture.js';
 
 const FIXTURE = readFileSync(new URL('./manifest.fixture.json', import.meta.url), 'utf8');
 const MUTANTS = 4000;
@@ -33,10 +34,13 @@ function slots(node, out = []) {
 
 const REPLACEMENTS = [null, -1, 0, 1.5, 2 ** 53, 1e308, '', 'x', '../../etc/passwd', [], {}, true, [[]], { length: 1e9 }];
 
-/** @param {number} seed */
-function mutant(seed) {
+/**
+ * @param {number} seed
+ * @param {(m: any) => any} [base]  what to mutate: the fixture as it is, or made over
+ */
+function mutant(seed, base = (m) => m) {
   const rnd = random(seed);
-  const m = JSON.parse(FIXTURE);
+  const m = base(JSON.parse(FIXTURE));
   const all = slots(m);
   for (let n = 1 + Math.floor(rnd() * 3); n > 0; n--) {
     const [parent, key] = all[Math.floor(rnd() * all.length)];
@@ -48,20 +52,22 @@ function mutant(seed) {
   return JSON.parse(JSON.stringify(m)); // what a manifest can be: JSON, no holes, no shared objects
 }
 
-test('every mutated manifest is valid or refused with a ManifestError', () => {
-  const seen = { valid: 0, refused: 0 };
-  for (let seed = 0; seed < MUTANTS; seed++) {
-    try {
-      validateManifest(mutant(seed));
-      seen.valid++;
-    } catch (e) {
-      if (!(e instanceof ManifestError)) assert.fail(`mutant ${seed}: ${e && e.constructor.name}: ${e && e.message}`);
-      assert.ok(!e.message.includes('\n'), `mutant ${seed}: a one-line message`);
-      seen.refused++;
+for (const [what, base] of /** @type {[string, any][]} */ ([['manifest', undefined], ['manifest with a load-time kernel', withLoadKernel]])) {
+  test(`every mutated ${what} is valid or refused with a ManifestError`, () => {
+    const seen = { valid: 0, refused: 0 };
+    for (let seed = 0; seed < MUTANTS; seed++) {
+      try {
+        validateManifest(mutant(seed, base));
+        seen.valid++;
+      } catch (e) {
+        if (!(e instanceof ManifestError)) assert.fail(`mutant ${seed}: ${e && e.constructor.name}: ${e && e.message}`);
+        assert.ok(!e.message.includes('\n'), `mutant ${seed}: a one-line message`);
+        seen.refused++;
+      }
     }
-  }
-  assert.ok(seen.refused > MUTANTS / 2 && seen.valid > 0, JSON.stringify(seen));
-});
+    assert.ok(seen.refused > MUTANTS / 2 && seen.valid > 0, JSON.stringify(seen));
+  });
+}
 
 test('a manifest with two inputs or outputs of one name is refused', () => {
   for (const [path, where] of [[['inputs'], /inputs\[1\]\.name: 'ids' is there twice/],

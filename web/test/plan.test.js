@@ -44,7 +44,9 @@ test('buffer sizes are whole words and never zero', () => {
   const m = fixture();
   m.inputs[0].bytes = 0;
   m.weights.tensors[0].bytes = 6;
-  assert.deepEqual(bufferSizes(m), { weight: [8], input: [4], pool: [256, 256] });
+  assert.deepEqual(bufferSizes(m), { weight: [8], input: [4], pool: [256, 256], loaded: [] });
+  m.loaded = [0, 10];
+  assert.deepEqual(bufferSizes(m).loaded, [4, 12]);
 });
 
 test('the required limits cover the largest buffer and the most bindings of one kernel', () => {

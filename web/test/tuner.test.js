@@ -123,6 +123,24 @@ test('a kernel with a single fitting variant is not timed', async () => {
   assert.equal(report.complete, true);
 });
 
+test('load-time kernels are not timed: each keeps its starting variant and leaves its group', async () => {
+  const { options, calls } = fake([[1, 9], [9, 1], [9, 1], [1, 9]], [[0], [1, 2], [3]]);
+  options.current = [1, 0, 0, 0];
+  const report = await tune({ ...options, load: 2 });
+  assert.deepEqual(calls.measure.filter(([k]) => k < 2), []);
+  assert.deepEqual(report.kernels.map((r) => [r.winner, r.tried, r.candidates, r.sharedWith]),
+    [['v1', 0, 1, null], ['v0', 0, 1, null], ['v1', 2, 2, null], ['v0', 2, 2, null]]);
+  assert.equal(report.complete, true);
+});
+
+test('however small the budget, the first group with a choice is timed, after load-time kernels', async () => {
+  const { options, calls } = fake([[10, 10], [9, 1]], [[0], [1]], { budgetMs: 0 });
+  options.now = (() => { let t = 0; return () => (t += 5); })();
+  const report = await tune({ ...options, load: 1 });
+  assert.deepEqual(calls.prepare, [[0]]);
+  assert.deepEqual(report.kernels.map((r) => r.tried), [0, 1]);
+});
+
 test('progress is reported once per group', async () => {
   const { options } = fake([[3, 1], [2, 1]], [[0], [1]]);
   /** @type {any[]} */

@@ -60,6 +60,8 @@ export function validateWasm(m) {
       fail(`kernels[${i}]`, 'expected {name, group, flops, variants: {relaxed, fixed}} with as many candidates in each form');
     }
   });
+  const load = /** @type {any} */ (m).load || 0; // the first `load` kernels run at load (the module's `load` export)
+  if (load > w.kernels.length) fail('kernels', `${w.kernels.length} kernels, but the plan runs ${load} at load`);
   inside(w.select, 4 * w.kernels.length, 'select');
   if (!Array.isArray(w.weights) || !Array.isArray(w.inputs) || !Array.isArray(w.outputs)) fail('weights', 'expected weights, inputs, outputs lists');
   w.weights.forEach((/** @type {any} */ e, /** @type {number} */ i) => {

@@ -9,6 +9,10 @@
 // only posts 'run' and awaits N 'done' messages: it never blocks. Otherwise one thread runs the unshared form on
 // the main thread. Runs are serialised, since they share the memory.
 //
+// Load-time kernels (a plan's first `load`, ../MANIFEST.md) write a region of the memory of their own that no run
+// writes: the module's `load(t, nt)` runs them once, on the same threads, when the weights are written and the
+// variants chosen; `run` leaves them out. They are not tuned (../tuner.js).
+//
 // A bundle with shape classes (length buckets, ../classes.js) has one module per class, all over the same memory:
 // the weights sit at the same offsets for every class, and each class lays out its own inputs, arena and scratch
 // after them. A run pads its inputs to the smallest class that holds them, runs that class's module and crops the
@@ -20,6 +24,7 @@ import { actualShape, cropped, shapeClasses } from '../classes.js';
 import { simdSupport, validateWasm, writeWeights } from './layout.js';
 import { chosenFrom, groups, tableEntries, tunerKernels, wasmDevice } from './choices.js';
 import { DEFAULT_REPEATS, SLOWER, median, tune, tuneClasses } from '../tuner.js';
+import { loadCount } from '../plan.js';
 import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
 import { generate } from '../generate.js';
 
@@ -66,6 +71,11 @@ class Workers {
   /** @param {number} cls  the shape class whose module runs */
   run(cls) {
     return this._all(() => ({ type: 'run', cls }));
+  }
+
+  /** @param {number} cls  the shape class whose load-time kernels run (the module's `load`) */
+  load(cls) {
+    return this._all(() => ({ type: 'load', cls }));
   }
 
   /**
@@ -143,6 +153,7 @@ export class WasmSession {
     }
     try {
       await session._choose(options, progress);
+      await session._runLoadKernels();
     } catch (e) {
       session.release();
       throw e;
@@ -186,6 +197,20 @@ export class WasmSession {
     }
   }
 
+  /** Run every class's load-time kernels once (the module's `load`), with the variants chosen. */
+  async _runLoadKernels() {
+    for (const c of this._classes) {
+      if (!loadCount(c.manifest)) continue;
+      this._select(c); // the classes' layouts overlap: another class's arena may have covered c's table
+      try {
+        if (this._workers) await this._workers.load(c.index);
+        else /** @type {any[]} */ (this._instances)[c.index].load(0, 1);
+      } catch (e) {
+        throw new Error(`a WebAssembly load-time kernel failed: ${/** @type {Error} */ (e).message}`);
+      }
+    }
+  }
+
   /**
    * Tune every shape class within the budget (../tuner.js `tuneClasses` shares it between them, as for WebGPU).
    * Variants are timed on the session's own threads.
@@ -200,6 +225,7 @@ export class WasmSession {
         kernels,
         groups: groups(c.manifest.wasm.kernels),
         current: c.chosen,
+        load: loadCount(c.manifest),
         candidates: (k) => kernels[k].variants.map((_, i) => i),
         prepare: async () => {},
         measure: (k, v, best) => this._measure(c, k, v, best, repeats),

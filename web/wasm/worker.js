@@ -1,9 +1,11 @@
 // One thread of the 'wasm' execution provider: a Web Worker that instantiates the plan's module over the shared
-// WebAssembly.Memory and calls `run(t, nt)` each time the session asks. Its kernels meet the other workers at the
+// WebAssembly.Memory and calls `run(t, nt)` each time the session asks (and `load(t, nt)`, the load-time kernels,
+// once when it loads). Its kernels meet the other workers at the
 // module's atomic barrier (memory.atomic.wait32 is allowed in a worker); the main thread never waits on atomics.
 //
 // Messages in:  {type: 'init', modules: WebAssembly.Module[], memory: WebAssembly.Memory, t: number, nt: number}
 //               {type: 'run', cls: number}      (modules[cls] runs: one module per shape class)
+//               {type: 'load', cls: number}     (modules[cls]'s load-time kernels run)
 //               {type: 'steps', cls: number, k: number, reps: number}   (kernel k alone, reps times: tuning)
 // Messages out: {type: 'ready'} | {type: 'done'} | {type: 'error', error: string}
 // A thread that traps reports it at once (the session then rejects the run and stops every worker); the threads
@@ -26,9 +28,9 @@ self.onmessage = async (/** @type {MessageEvent} */ event) => {
       thread = msg.t;
       threads = msg.nt;
       self.postMessage({ type: 'ready' });
-    } else if (msg.type === 'run') {
-      if (!kernels) throw new Error('run before init');
-      kernels[msg.cls].run(thread, threads);
+    } else if (msg.type === 'run' || msg.type === 'load') {
+      if (!kernels) throw new Error(`${msg.type} before init`);
+      /** @type {any} */ (kernels[msg.cls])[msg.type](thread, threads);
       self.postMessage({ type: 'done' });
     } else if (msg.type === 'steps') {
       if (!kernels) throw new Error('steps before init');

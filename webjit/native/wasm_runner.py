@@ -1,10 +1,11 @@
 """Run a Plan as WebAssembly SIMD on wasmtime: the CPU half of webjit.
 
 The plan renders to one module (`render_wasm.render_module`) over one linear memory laid out once
-(`render_wasm.layout`). Weights are written when the runner is made, inputs before each run; nothing is allocated
-per run but the returned outputs. `set_variant` renders one kernel into a module of its own, instantiated over the
-same memory, so tuning swaps a kernel without recompiling the plan; `run` rebuilds the plan module only when the
-variants changed since it was built.
+(`render_wasm.layout`). Weights are written when the runner is made, and the module's `load` runs the load-time
+kernels then; inputs are written before each run; nothing is allocated per run but the returned outputs.
+`set_variant` renders one kernel into a module of its own, instantiated over the same memory, so tuning swaps a
+kernel without recompiling the plan; `run` rebuilds the plan module only when the variants changed since it was
+built.
 
 threads > 1 calls `run(t, nt)` from that many Python threads, each with its own store and instance over one shared
 memory: wasmtime releases the GIL while wasm runs, the kernels split their work by (t, nt) and meet at the module's
@@ -93,6 +94,9 @@ class WasmRunner:
         self.calls: list[list] = []          # per kernel, per thread: the function to call
         self._built: dict[str, str] = {}
         self._build()
+        self.load_runs = 0  # how often the load-time kernels ran: once, and again only after one changed variant
+        self._loaded_with: list[str] = []
+        self.load()
 
     # -- building -------------------------------------------------------------------------------------------------
     def _compile(self, wat: str) -> wasmtime.Module:
@@ -111,13 +115,15 @@ class WasmRunner:
         """Compile the whole plan as one module with the current variants."""
         names = [function_name(k) for k in self.plan.kernels]
         t = time.perf_counter()
-        wat = module([self.functions[k.name] for k in self.plan.kernels], names, self.layout, self.threads > 1)
+        wat = module([self.functions[k.name] for k in self.plan.kernels], names, self.layout, self.threads > 1,
+                     load=self.plan.load)
         self.stats["assemble"] = time.perf_counter() - t
         if self.dump:
             Path(self.dump).mkdir(parents=True, exist_ok=True)
             (Path(self.dump) / "plan.wat").write_text(wat)
         exports = self._instances(self._compile(wat))
         self._run = [e["run"] for e in exports]
+        self._load = [e["load"] for e in exports]
         self.calls = [[e[n] for e in exports] for n in names]
         self._built = {k: v.key for k, v in self.variants.items()}
 
@@ -160,10 +166,25 @@ class WasmRunner:
         if self._built != {k: v.key for k, v in self.variants.items()}:
             self._build()
 
+    def _load_variants(self) -> list[str]:
+        return [self.variants[k.name].key for k in self.plan.kernels[:self.plan.load]]
+
+    def load(self) -> None:
+        """The plan module's load(t, nt): the load-time kernels (the first `plan.load`), which write buffers that no
+        forward pass writes."""
+        self._fresh()
+        if self.plan.load:
+            self._call(self._load)
+            self.load_runs += 1
+        self._loaded_with = self._load_variants()
+
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One forward pass: the plan module's run(t, nt)."""
+        """One forward pass: the plan module's run(t, nt) (after its load(t, nt) again if a load-time kernel changed
+        variant since it ran)."""
         self._write_inputs(feeds)
         self._fresh()
+        if self._load_variants() != self._loaded_with:
+            self.load()
         self._call(self._run)
         return self.plan.gather_outputs(feeds, self.read)
 
@@ -185,9 +206,9 @@ class WasmRunner:
         return raw.astype(self.plan.dtypes[name]).reshape(shape)
 
     def time(self, which=None, repeats: int = 10, warmup: int = 2) -> float:
-        """Median seconds of the selected kernels (all, as the plan module's run, by default). Single-threaded, the
-        clock is the calling thread's CPU time (wasm runs on it), so other processes on the machine do not count;
-        with threads, wall-clock time."""
+        """Median seconds of the selected kernels (a forward pass, the plan module's run, by default).
+        Single-threaded, the clock is the calling thread's CPU time (wasm runs on it), so other processes on the
+        machine do not count; with threads, wall-clock time."""
         if which is None:
             self._fresh()
         clock = time.thread_time if self.threads == 1 else time.perf_counter

@@ -1,8 +1,9 @@
 """Run a Plan on a wgpu-py adapter: lavapipe where there is no GPU, a real GPU where there is one.
 
-All buffers, pipelines and bind groups are made once in the constructor. `run` writes the inputs, records every
-dispatch into one command encoder, copies the outputs into persistent mappable buffers, and submits once: the
-only flush of a forward pass is the final read of the outputs.
+All buffers, pipelines and bind groups are made once in the constructor, which also runs the plan's load-time
+kernels (`Plan.load`) once. `run` writes the inputs, records every other dispatch into one command encoder, copies
+the outputs into persistent mappable buffers, and submits once: the only flush of a forward pass is the final read
+of the outputs.
 """
 from __future__ import annotations
 
@@ -73,21 +74,28 @@ class WgpuRunner:
         self.weights = {n: d.create_buffer_with_data(data=a.tobytes() or b"\0" * 4, usage=usage)
                         for n, a in plan.weights.items()}
         self.inputs = {n: d.create_buffer(size=nbytes(plan.shapes[n]), usage=usage) for n in plan.inputs}
+        self.loaded = {n: d.create_buffer(size=size, usage=usage) for n, size in plan.loaded.items()}
         self.arena = [d.create_buffer(size=size, usage=usage) for size in plan.pool]
         self.readback = {o: d.create_buffer(size=-(-plan.slots[o][1] // 4) * 4, usage=wgpu.BufferUsage.MAP_READ
                                             | wgpu.BufferUsage.COPY_DST) for o in plan.outputs if o in plan.slots}
         self.pipelines: dict[str, object] = {}
         self.sources: dict[str, str] = {}
         self.dispatches = [self._prepare(k) for k in plan.kernels]
+        self.per_run = range(plan.load, len(plan.kernels))  # the kernels of a forward pass
+        self.load_runs = 0  # how often the load-time kernels ran: once, and again only after one changed variant
+        self._loaded_with: list[str] = []
+        self.load()
 
     # -- set-up ---------------------------------------------------------------------------------------------------
+    def _buffer(self, name: str):
+        for buffers in (self.weights, self.inputs, self.loaded):
+            if name in buffers:
+                return buffers[name]
+        return self.arena[self.plan.slots[name][0]]
+
     def _binding(self, name: str) -> dict:
-        if name in self.weights:
-            return {"buffer": self.weights[name], "offset": 0, "size": self.weights[name].size}
-        if name in self.inputs:
-            return {"buffer": self.inputs[name], "offset": 0, "size": self.inputs[name].size}
-        b, size = self.plan.slots[name]
-        return {"buffer": self.arena[b], "offset": 0, "size": self.arena[b].size}
+        buf = self._buffer(name)
+        return {"buffer": buf, "offset": 0, "size": buf.size}
 
     def pipeline(self, kernel, variant: Variant):
         src = render(kernel, variant, self.plan.dtypes)
@@ -123,22 +131,36 @@ class WgpuRunner:
         self.dispatches[index] = self._prepare(k, variant)
 
     # -- running --------------------------------------------------------------------------------------------------
+    def _load_variants(self) -> list[str]:
+        return [self.variants[k.name].key for k in self.plan.kernels[:self.plan.load]]
+
+    def load(self) -> None:
+        """Run the load-time kernels (the first `plan.load`): they write `loaded`, which no forward pass writes."""
+        if self.plan.load:
+            self.run_kernels(range(self.plan.load))
+            self.load_runs += 1
+        self._loaded_with = self._load_variants()
+
     def _write_inputs(self, feeds: dict[str, np.ndarray]) -> None:
         for n, arr in device_inputs(self.plan, feeds).items():
             if arr.size:
                 self.device.queue.write_buffer(self.inputs[n], 0, arr.tobytes())
 
     def _encode(self, encoder, which=None) -> None:
+        """Record the dispatches of the kernels `which` (indices; default: a forward pass, `per_run`)."""
+        which = self.per_run if which is None else which
         cp = encoder.begin_compute_pass()
         for i, (pipe, group, grid) in enumerate(self.dispatches):
-            if which is None or i in which:
+            if i in which:
                 cp.set_pipeline(pipe)
                 cp.set_bind_group(0, group)
                 cp.dispatch_workgroups(*grid)
         cp.end()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One forward pass."""
+        """One forward pass (after the load-time kernels again if one of them changed variant since they ran)."""
+        if self._load_variants() != self._loaded_with:
+            self.load()
         self._write_inputs(feeds)
         encoder = self.device.create_command_encoder()
         self._encode(encoder)
@@ -163,9 +185,9 @@ class WgpuRunner:
         self.sync()
 
     def read(self, name: str) -> np.ndarray:
-        """The current contents of an arena value (test and validation use; allocates)."""
-        b, size = self.plan.slots[name]
-        return self._decode(name, self.device.queue.read_buffer(self.arena[b], 0, -(-size // 4) * 4))
+        """The current contents of a value a kernel writes (test and validation use; allocates)."""
+        size = self.plan.loaded[name] if name in self.loaded else self.plan.slots[name][1]
+        return self._decode(name, self.device.queue.read_buffer(self._buffer(name), 0, -(-size // 4) * 4))
 
     def _decode(self, name: str, data) -> np.ndarray:
         dtype, shape = self.plan.dtypes[name], self.plan.shapes[name]
@@ -181,7 +203,8 @@ class WgpuRunner:
         self._fence.unmap()
 
     def time(self, which=None, repeats: int = 10, warmup: int = 2) -> float:
-        """Median wall-clock seconds of the selected dispatches (all by default), submitted alone and waited for."""
+        """Median wall-clock seconds of the selected dispatches (a forward pass by default), submitted alone and
+        waited for."""
         times = []
         for r in range(repeats + warmup):
             encoder = self.device.create_command_encoder()
