@@ -267,10 +267,11 @@ def layout(plan: Plan, threads: int = MAX_THREADS, placed: dict[str, int] | None
 
 
 def scratch_bytes(spec: KernelSpec, variant: Variant) -> int:
-    """Per-thread scratch: the packed block of B (matmul), the score rows (attention)."""
+    """Per-thread scratch: the packed block of B (matmul) or the block's sums (its gemv form), the score rows
+    (attention)."""
     v, p = variant.v, spec.params
     if spec.kind == "matmul":
-        return 16 * v["NR"] * min(v["KB"], p["K"])
+        return 4 * v["NB"] + 16 if "NB" in v else 16 * v["NR"] * min(v["KB"], p["K"])
     if spec.kind == "attention":
         return 16 * v["BQ"] * ceil_div(p["N"], 4)
     return 0
@@ -293,11 +294,12 @@ def render(spec: KernelSpec, variant: Variant, dtypes: dict[str, str], lay: Layo
         if dtypes[d] not in TYPES:
             raise UnsupportedOp(f"node '{spec.node}': tensors of type {dtypes[d]} are not supported "
                                 f"(webjit handles float32, int64, int32, bool)")
-    from .render_wasm_kinds import KINDS  # per-kind substitutions; that module builds on the tables above
+    from .render_wasm_kinds import KINDS, form  # per-kind substitutions; that module builds on the tables above
     inb = [lay.offsets[n] for n in spec.inputs]
     outb = [lay.offsets[n] for n in spec.outputs]
-    p = KINDS[spec.kind](spec.params, variant.v, inb, outb)
-    return _env().get_template(f"{spec.kind}.wat.j2").render(
+    kind = form(spec.kind, variant.v)
+    p = KINDS[kind](spec.params, variant.v, inb, outb)
+    return _env().get_template(f"{kind}.wat.j2").render(
         **p, **variant.v, fname=fname or function_name(spec), scratch=lay.scratch,
         scratch_per_thread=lay.scratch_per_thread)
 

@@ -104,6 +104,29 @@ def matmul(p, v, inb, outb) -> dict:
             "leaves": _leaves(p, inb, r), "lines": lines, "coords_used": coords, "quant": _quant(p, inb)}
 
 
+def gemv(p, v, inb, outb) -> dict:
+    """A matmul of one row (decode steps): blocks of NB columns, B read row by row (gemv.wat.j2)."""
+    batch, n, nb = p["batch"], p["N"], v["NB"]
+    r = len(batch)
+    nblocks = ceil_div(n, nb)
+    last = n - (nblocks - 1) * nb
+    blocks = [{"full": nb // 4, "tail": 0}]
+    if last != nb:
+        blocks = ([] if nblocks == 1 else blocks) + [{"full": last // 4, "tail": last % 4}]
+    lines, coords = expressions(_reciprocals(p["code"]), p["leaves"])
+    return {"units": _prod(batch) * nblocks, "nblocks": nblocks, "last_n0": (nblocks - 1) * nb,
+            "batch": batch, "batch_div": list(contiguous_strides(tuple(batch))), "K": p["K"], "blocks": blocks,
+            "a": _access(inb[p["a"]["slot"]], p["a"]["access"], r, ("m", "k")),
+            "b": _access(inb[p["b"]["slot"]], p["b"]["access"], r, ("k", "n")),
+            "out": {"base": outb[0], "batch": 4 * n, "m": 4 * n},
+            "leaves": _leaves(p, inb, r), "lines": lines, "coords_used": coords}
+
+
+def form(kind: str, variant: dict) -> str:
+    """The template a kernel's variant renders with: a matmul's gemv variants (NB) have their own."""
+    return "gemv" if kind == "matmul" and "NB" in variant else kind
+
+
 def _quant(p, inb) -> dict | None:
     """Byte bases and row sizes of a quantized B (lower/quant.py), its zero points and scales."""
     q = p.get("quant")
@@ -229,4 +252,4 @@ def scatter_nd(p, v, inb, outb) -> dict:
 
 KINDS = {"elementwise": elementwise, "concat": concat, "matmul": matmul, "attention": attention, "norm": norm,
          "softmax": softmax, "reduce": reduce, "gather": gather, "gather_elements": gather_elements,
-         "gather_nd": gather_nd, "cumsum": cumsum, "scatter_nd": scatter_nd}
+         "gather_nd": gather_nd, "cumsum": cumsum, "scatter_nd": scatter_nd, "gemv": gemv}

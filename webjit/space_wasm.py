@@ -32,6 +32,13 @@ WASM_MATMUL_UNROLL = [1, 4]
 # block of B (KB x 4NR) plus the strip of A (MR x KB) fit L1; the tile is no more than twice the padded problem;
 # and, among K blocks that cover all of K, only the smallest.
 
+# --- gemv: a matmul of one row (decode steps) also has the form of gemv.wat.j2, blocks of NB columns whose sums
+# wait in scratch while B streams through row by row; it comes first for such kernels. Kept if B is contiguous
+# along n and unquantized, and the block is no more than twice the padded N.
+WASM_GEMV = [(1024, 8), (1024, 16), (256, 8), (256, 16), (64, 8), (64, 16)]  # (NB, R), the default first
+# R rows per step: R broadcast elements of A + the sum + a row vector of B in registers (16 spills a few on x86-64,
+# which still beats 8 when B is wide: lm_head of GPT-2 in wasmtime, 3.5 against 4.4 ms).
+
 # --- attention: BQ query rows share each load of K and V; EV v128 columns of the output per pass over V. --------
 WASM_ATTENTION_TILES = [(1, 4), (2, 4), (1, 8), (2, 8), (4, 2), (4, 4)]
 # Kept if the scores (BQ rows x 4 keys) + 4 key vectors + 1 query vector fit the registers, and so do the
@@ -67,6 +74,13 @@ def matmul_space(m: int, n: int, k: int, registers: int = REGISTERS) -> list[Var
     return out
 
 
+def gemv_space(p: dict) -> list[Variant]:
+    if p["M"] != 1 or p.get("quant") is not None or p["b"]["access"].strides[-1] != 1:
+        return []
+    return [_variant(r + 2, NB=nb, R=r, relaxed=x) for nb, r in WASM_GEMV if nb <= 2 * _pad(p["N"], 4) or nb == 64
+            for x in (1, 0)]
+
+
 def attention_space(m: int, registers: int = REGISTERS) -> list[Variant]:
     out = []
     for bq, ev in WASM_ATTENTION_TILES:
@@ -88,8 +102,9 @@ def space(spec, registers: int = REGISTERS, relaxed: bool = True) -> tuple[Varia
     """The WebAssembly variants of one kernel, default first. relaxed=False keeps only the fixed-SIMD forms."""
     p = spec.params
     if spec.kind == "matmul":
-        out = matmul_space(p["M"], p["N"], p["K"], registers)
-        default = {"MR": 6, "NR": 2, "KB": 512, "U": 1}
+        gemv = gemv_space(p)
+        out = gemv + matmul_space(p["M"], p["N"], p["K"], registers)
+        default = {"NB": gemv[0].v["NB"], "R": gemv[0].v["R"]} if gemv else {"MR": 6, "NR": 2, "KB": 512, "U": 1}
     elif spec.kind == "attention":
         out = attention_space(p["M"], registers)
         default = {"BQ": 2, "EV": 4}

@@ -53,3 +53,24 @@ def test_division_by_a_constant_becomes_a_multiplication_and_still_matches():
     plan = retarget(plan)
     divides = {k.outputs[0]: "f32x4.div" in render(k, k.space[0], plan.dtypes, layout(plan)) for k in plan.kernels}
     assert divides == {"by_three": False, "by_zero": True, "by_tiny": True}
+
+
+@pytest.mark.parametrize("k, n", [(37, 1030), (2, 3), (16, 257), (53, 64)])
+def test_one_row_matmuls_in_every_gemv_and_tile_form_match_onnxruntime(k, n):
+    """Decode-step matmuls, [1, 1, K] x [K, N] + bias + residual: the gemv forms' blocks of NB columns end in a
+    partial block and a partial vector (N = 1030, 257, 3), and K leaves a remainder after the R-row steps."""
+    rng = np.random.default_rng(k * n)
+    x, w, b, r = f32(rng, 1, 1, k), f32(rng, k, n), f32(rng, n), f32(rng, 1, 1, n)
+    nodes = [node("MatMul", ["x", "w"], ["mm"]), node("Add", ["mm", "b"], ["s"]), node("Add", ["s", "r"], ["y"])]
+    plan = check_wasm(make_model(nodes, {"x": x, "r": r}, {"y": F}, {"w": w, "b": b}), {"x": x, "r": r},
+                      expect_kinds=["matmul"])
+    from webjit.space_wasm import space
+    keys = [v.key for v in space(plan.kernels[0])]
+    assert keys[0].startswith("NB") and any(key.startswith("KB") for key in keys)
+
+
+def test_batched_one_row_matmuls_use_the_gemv_form_per_batch():
+    rng = np.random.default_rng(5)
+    x, w = f32(rng, 3, 1, 40), f32(rng, 3, 40, 300)
+    nodes = [node("MatMul", ["x", "w"], ["y"])]
+    check_wasm(make_model(nodes, {"x": x}, {"y": F}, {"w": w}), {"x": x}, expect_kinds=["matmul"])
