@@ -9,7 +9,7 @@ const DEVICE_TYPES = ['float32', 'int32', 'uint32'];
 const WEIGHT_TYPES = ['float32', 'int32', 'uint32'];
 const WEIGHT_FORMATS = ['fp32', 'fp16'];
 // Bundle files are generated names in known folders: nothing can point outside the bundle.
-const SAFE_PATH = /^((kernels|weights|reference|consts|wasm)\/[A-Za-z0-9_-][A-Za-z0-9._-]*|encoder\/manifest\.json)$/;
+const SAFE_PATH = /^((kernels|weights|reference|consts|wasm)\/[A-Za-z0-9_-][A-Za-z0-9._-]*|encoder\/manifest\.json|text\/tokenizer\.json)$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /** A manifest that does not follow the schema. */
@@ -220,6 +220,7 @@ export function validateManifest(m) {
   const inputs = checkClass(m, '');
   if (m.dynamic !== undefined) checkDynamic(m, inputs, checkClass, fail);
   if (m.generate !== undefined) checkGenerate(m, fail);
+  if (m.pipeline !== undefined) checkPipeline(m, fail);
   if (m.reference !== undefined) {
     obj(m.reference, 'reference');
     for (const side of ['inputs', 'outputs']) {
@@ -312,6 +313,31 @@ function checkGenerate(m, fail) {
     if (decoding) lastPast = c.past;
   }
   if (g.classes[0].seq === 1 || !decoding) fail('generate.classes', 'expected at least one prefill class and one decode class');
+}
+
+/**
+ * Check the `pipeline` section (a bundle built from a hub-style folder): the task, the tokenizer among the files,
+ * the longest input, and for feature extraction the pooling and the output.
+ * @param {any} m
+ * @param {(where: string, what: string) => never} fail
+ */
+function checkPipeline(m, fail) {
+  const p = m.pipeline;
+  if (!p || typeof p !== 'object') fail('pipeline', 'expected an object');
+  if (!['feature-extraction', 'text-generation', 'text2text-generation'].includes(p.task)) fail('pipeline.task', 'expected a task webjit runs');
+  if (p.tokenizer !== null && (p.tokenizer !== 'text/tokenizer.json' || !m.files[p.tokenizer])) {
+    fail('pipeline.tokenizer', 'expected null or text/tokenizer.json, one of the files');
+  }
+  if (!Number.isSafeInteger(p.maxLength) || p.maxLength < 2) fail('pipeline.maxLength', 'expected an integer of at least 2');
+  if (p.task === 'feature-extraction') {
+    if (!(p.pooling === null || ['mean', 'cls', 'max'].includes(p.pooling))) fail('pipeline.pooling', 'expected null, mean, cls or max');
+    if (typeof p.normalize !== 'boolean') fail('pipeline.normalize', 'expected true or false');
+    if (!m.outputs.some((/** @type {any} */ t) => t.name === p.output)) fail('pipeline.output', 'expected the name of an output');
+  }
+  if (p.special !== undefined && (typeof p.special !== 'object' || p.special === null
+      || !Object.values(p.special).every((v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0))) {
+    fail('pipeline.special', 'expected token ids by name');
+  }
 }
 
 /**

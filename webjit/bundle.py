@@ -18,12 +18,14 @@ import json
 import os
 import shutil
 import struct
+import sys
 import tempfile
 from array import array
 from pathlib import Path
 
 from . import __version__
 from . import compile as compile_model
+from . import hub_folder
 from .bundle_wasm import write_wasm
 from .errors import WebjitError
 from .files import replace_dir
@@ -31,6 +33,7 @@ from .generation import ENCODER_FOLDER
 from .lower.quant import packed_weights
 from .plan import ALIGN, Plan, nbytes
 from .progress import Progress
+from .shape_classes import PaddingChanges
 from .render_wgsl import render
 from .space import DEFAULT_LIMITS, prune
 from .tensor import Tensor
@@ -45,7 +48,8 @@ BACKENDS = ("webgpu", "wasm")
 
 def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None,
           values: dict | None = None, *, weights: str | None = None, reference: bool = True,
-          backends=BACKENDS, buckets: list[str] | None = None, generate=None, encoder=None) -> Path:
+          backends=BACKENDS, buckets: list[str] | None = None, generate=None, encoder=None,
+          dtype: str | None = None) -> Path:
     """Stage entry point: compile `model` for `shapes` / sample `values` and write the bundle to `out`.
     reference: also store `values` and onnxruntime's outputs for them (needs `values` and onnxruntime).
     backends: what to write kernels for: "webgpu" (WGSL files) and/or "wasm" (WebAssembly modules).
@@ -54,11 +58,32 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
     weights: "fp32" or "fp16" (see WEIGHT_FORMATS); None: fp16 for a float16 model (its own bytes), else fp32.
     generate: a generation.Spec: compile a decoder with a past for text generation (prefill and decode plans,
     generation.py) instead of one forward pass; or a generation.Seq2SeqSpec for an encoder-decoder model's
-    decoder_model.onnx, with its `encoder` (encoder_model.onnx), whose bundle goes into encoder/."""
+    decoder_model.onnx, with its `encoder` (encoder_model.onnx), whose bundle goes into encoder/.
+    model may be a hub-style folder (hub_folder.py): `dtype` (fp32, fp16, q8, q4) picks its ONNX file, the
+    bundle carries its tokenizer and a `pipeline` section, and a text encoder without shapes gets length buckets
+    up to its maximum length. Returns the bundle's folder."""
     out = Path(out)
     _check_replaceable(out)
-    files = build_files(model, shapes, values, weights=weights, reference=reference, backends=backends,
-                        buckets=buckets, generate=generate, encoder=encoder)
+    folder, default_buckets = None, None
+    if hub_folder.is_folder(model):
+        folder = hub_folder.resolve(model, dtype, generate is not None)
+        model, encoder = folder.model, encoder or hub_folder.encoder_of(folder)
+        if shapes is None and values is None and generate is None:
+            shapes, default_buckets = hub_folder.default_shapes(model, folder.max_length)
+            buckets = buckets if buckets is not None else default_buckets or None
+    elif dtype is not None:
+        raise WebjitError(f"--dtype picks a file of a hub-style folder; {model} is one ONNX file")
+    try:
+        files = build_files(model, shapes, values, weights=weights, reference=reference, backends=backends,
+                            buckets=buckets, generate=generate, encoder=encoder, folder=folder)
+    except PaddingChanges as e:
+        if folder is None or not default_buckets:
+            raise
+        # a folder's default buckets, on a model whose outputs depend on the padding (a dynamically quantized one
+        # scales its activations by the whole tensor's range): one length, which pipeline() pads inputs to
+        print(f"webjit: {folder.model.name} is built for length {folder.max_length} only: {e}", file=sys.stderr)
+        files = build_files(model, shapes, values, weights=weights, reference=reference, backends=backends,
+                            buckets=None, generate=generate, encoder=encoder, folder=folder)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -75,7 +100,7 @@ def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None 
 def build_files(model: str | os.PathLike, shapes: dict | None = None, values: dict | None = None, *,
                 weights: str | None = None, reference: bool = True, backends=BACKENDS,
                 buckets: list[str] | None = None, generate=None, encoder=None,
-                outputs: list[str] | None = None) -> dict[str, bytes]:
+                outputs: list[str] | None = None, folder=None) -> dict[str, bytes]:
     """The bundle `build` writes, in memory: path -> bytes, "manifest.json" last. Needs neither numpy nor a file
     system beyond reading the model, so it also runs in a browser (inbrowser.py)."""
     if weights is not None and weights not in WEIGHT_FORMATS:
@@ -117,8 +142,14 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
     if dynamic is not None:
         dynamic["classes"] = [{"dims": dims, **section} | ({"wasm": w} if w is not None else {})
                               for dims, section, w in zip(dynamic.pop("sizes")[:-1], sections, class_wasm)]
+    if folder is not None and folder.tokenizer is not None:
+        writer.write(hub_folder.TOKENIZER, folder.tokenizer.read_bytes())
     manifest = _manifest(sections[-1], shards, weight_records, loaded, ref, writer.files, weights, backends, wasm,
                          dynamic)
+    if folder is not None:
+        task = ("text2text-generation" if isinstance(generate, Seq2SeqSpec) else "text-generation"
+                if generate is not None else "feature-extraction")
+        manifest["pipeline"] = hub_folder.pipeline_section(folder, task, plan.outputs)
     if generation is not None:
         manifest["generate"] = generation
     data = _json(manifest).encode()

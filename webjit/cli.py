@@ -184,19 +184,31 @@ def _generation_spec(args):
 
 
 def cmd_build(args) -> int:
+    from . import hub_folder
     from .bundle import build
-    generate = None
+    generate, folder_model = None, None
+    if hub_folder.is_folder(args.model):  # a hub-style folder: its file for --dtype; build() takes the folder
+        folder = hub_folder.resolve(args.model, args.dtype, args.generate is not None)
+        folder_model, args.model = args.model, str(folder.model)
+        if args.generate is not None and not args.encoder:
+            enc = hub_folder.encoder_of(folder)
+            args.encoder = str(enc) if enc else None
+    elif args.dtype:
+        raise WebjitError(f"--dtype picks a file of a hub-style folder; {args.model} is one ONNX file")
     if args.generate is not None:
         if args.shape or args.inputs:
             raise WebjitError("--generate fixes the shapes itself (from the context and the buckets); "
                               "drop --shape and --inputs")
         feeds, shapes = None, None
         generate, encoder = _generation_spec(args)
+    elif folder_model is not None and not args.shape and not args.inputs:
+        feeds, shapes, encoder = None, None, None  # build() gives a folder's text encoder its default shapes
     else:
         feeds, shapes, encoder = *_feeds(args), None
-    out = build(args.model, args.output, shapes, feeds, weights=args.weights, reference=not args.no_reference,
+    out = build(folder_model or args.model, args.output, shapes, feeds, weights=args.weights,
+                reference=not args.no_reference and feeds is not None,
                 backends=[b.strip() for b in args.backends.split(",") if b.strip()], buckets=args.buckets,
-                generate=generate, encoder=encoder)
+                generate=generate, encoder=encoder, dtype=args.dtype)
     manifest = json.loads((out / "manifest.json").read_text())
     size = sum(f["bytes"] for f in manifest["files"].values())
     classes = manifest.get("dynamic", {}).get("classes", [])
@@ -316,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
                                                            "(default 16, 32, ... and CONTEXT-1)")
     w.add_argument("--past-buckets", metavar="SIZES", help="with --generate: the past lengths to compile "
                                                          "(default 16, 32, ... and CONTEXT-1)")
+    w.add_argument("--dtype", choices=["fp32", "fp16", "q8", "q4"],
+                   help="MODEL is a hub-style folder (onnx/model{,_fp16,_quantized,_q4}.onnx, tokenizer.json, ...): "
+                        "build this precision's file (default fp32); the bundle carries the tokenizer and pooling")
     w.add_argument("--encoder", metavar="ENCODER.onnx",
                    help="with --generate on an encoder-decoder model's decoder_model.onnx (T5, BART): its encoder "
                         "(default: encoder_model.onnx beside it); then CONTEXT is the decoder's length, "

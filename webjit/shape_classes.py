@@ -133,6 +133,10 @@ def output_axes(outputs: list[str], shapes: list[dict[str, tuple]], sizes: list[
     return out
 
 
+class PaddingChanges(WebjitError):
+    """The model's outputs at real positions change when its inputs are padded: it cannot be bucketed."""
+
+
 def check_padding(model, feeds: dict[str, np.ndarray], inputs: list[str], axes: Axes,
                   dims: dict[str, list[int]], out_axes: dict[str, list[str | None]], atol: float = 1e-4) -> None:
     """Prove on the sample inputs, with onnxruntime, that padding does not change the outputs at real positions:
@@ -156,7 +160,7 @@ def check_padding(model, feeds: dict[str, np.ndarray], inputs: list[str], axes: 
                         cropped = np.take(cropped, np.arange(arr.shape[axis]), axis=axis)
                 err = float(np.max(np.abs(cropped.astype(np.float64) - np.asarray(arr, np.float64)), initial=0))
                 if not np.isfinite(err) or err > atol * max(1.0, float(np.max(np.abs(arr), initial=0))):
-                    raise WebjitError(
+                    raise PaddingChanges(
                         f"--buckets {symbol}: padding {symbol} from {below + 1} to {size} changes output '{name}' "
                         f"at the real positions (max difference {err:.3g}); the model does not ignore padding "
                         f"(no attention mask input?). Build it without --buckets, once per length")

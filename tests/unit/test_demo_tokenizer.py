@@ -1,4 +1,4 @@
-"""The demo page's WordPiece tokenizer (web/demo/tokenizer.js, run under Node) gives the same token ids, attention
+"""The runtime's WordPiece tokenizer (web/tokenizer.js, run under Node) gives the same token ids, attention
 mask and token type ids as Hugging Face `tokenizers` on the model's own tokenizer.json, for every sentence of
 tests/data/tokenizer_corpus.json (unicode, accents, CJK, emoji, punctuation, long words, numbers, odd whitespace).
 The expected values come from the Python tokenizer at test time."""
@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "tokenizer_corpus.json"
-TOKENIZER_JS = ROOT / "web" / "demo" / "tokenizer.js"
+TOKENIZER_JS = ROOT / "web" / "tokenizer.js"
 
 # Encodes every sentence of a JSON list with tokenizer.js and prints the encodings as JSON.
 NODE_SCRIPT = """

@@ -8,7 +8,7 @@
 // window.demo exposes the state and `embed(texts)` for tests; body[data-state] is 'loading', 'ready' or 'error'.
 
 import * as webjit from '../webjit.js';
-import { WordPieceTokenizer } from './tokenizer.js';
+import { WordPieceTokenizer } from '../tokenizer.js';
 import { Embedder, rank } from './embed.js';
 import { setupCompilePanel } from './compile.js';
 

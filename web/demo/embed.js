@@ -4,7 +4,7 @@
 // truncated to seq and run `batch` at a time. A bundle built with length buckets takes any length up to seq, so
 // each batch is cut to its longest text (the runtime pads it to the nearest bucket); otherwise texts pad to seq.
 
-/** @typedef {import('./tokenizer.js').WordPieceTokenizer} WordPieceTokenizer */
+/** @typedef {import('../tokenizer.js').WordPieceTokenizer} WordPieceTokenizer */
 
 /**
  * Mean of the hidden states of the unmasked tokens of one row, divided by its L2 norm (with sentence-transformers'

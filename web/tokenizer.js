@@ -6,7 +6,7 @@
 //   -> WordPiece (greedy longest match, `##` continuation, [UNK] for words too long or with no match)
 //   -> [CLS] ... [SEP], truncated and padded to a fixed length, with attention mask and token type ids.
 //
-// Pure: no DOM, no fetch, so it also runs under `node --test`.
+// Pure: no DOM, no fetch, so it also runs under `node --test`. pipeline.js encodes with it.
 //
 //   const tok = new WordPieceTokenizer(await (await fetch('/tokenizer.json')).json());
 //   const {inputIds, attentionMask, tokenTypeIds} = tok.encode('A cat sat on the mat.', 32);

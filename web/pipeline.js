@@ -1,0 +1,172 @@
+// pipeline(): a bundle built from a hub-style folder (`webjit build FOLDER`, the manifest's `pipeline` section)
+// with its tokenizer and pooling around the model, in the shape of transformers.js's pipelines.
+//
+//   const extractor = await webjit.pipeline('feature-extraction', '/minilm-bundle/');
+//   const embeddings = await extractor(['A cat sat on the mat.', 'Dogs bark.'], {pooling: 'mean', normalize: true});
+//   embeddings.dims;  // [2, 384]
+//
+//   const generator = await webjit.pipeline('text-generation', '/gpt2-bundle/');
+//   const {ids, text} = await generator('Once upon a time', {maxNewTokens: 32, onText: (t) => show(t)});
+
+import { InferenceSession } from './session.js';
+import { Tensor } from './tensor.js';
+import { WordPieceTokenizer } from './tokenizer.js';
+import { Detokenizer, TextStreamer } from './text.js';
+
+const TASKS = ['feature-extraction', 'text-generation', 'text2text-generation'];
+const POOLINGS = ['mean', 'cls', 'max'];
+
+/**
+ * @typedef {{task: string, tokenizer: string | null, maxLength: number, pooling?: string | null, normalize?: boolean,
+ *            output?: string, special?: {eosTokenId?: number, bosTokenId?: number, padTokenId?: number}}} PipelineSection
+ * @typedef {{pooling?: 'mean' | 'cls' | 'max', normalize?: boolean}} ExtractOptions
+ * @typedef {import('./generate.js').GenerateOptions & {onText?: (text: string) => void, skipSpecialTokens?: boolean}} TextOptions
+ */
+
+/**
+ * Load a bundle for `task` and give the function that runs it on text.
+ * @param {'feature-extraction' | 'text-generation' | 'text2text-generation'} task
+ * @param {string | URL} url  the bundle
+ * @param {import('./session.js').SessionOptions} [options]  as for InferenceSession.create
+ */
+export async function pipeline(task, url, options = {}) {
+  if (!TASKS.includes(task)) throw new Error(`unknown task '${task}'; webjit's pipelines: ${TASKS.join(', ')}`);
+  const session = await InferenceSession.create(url, options);
+  try {
+    const p = /** @type {PipelineSection | undefined} */ (/** @type {any} */ (session.bundle.manifest).pipeline);
+    if (!p) throw new Error('this bundle has no pipeline settings: build it from a hub-style folder (webjit build FOLDER)');
+    if (p.task !== task) throw new Error(`this bundle is for '${p.task}', not '${task}'`);
+    const json = p.tokenizer ? JSON.parse(new TextDecoder().decode(await session.bundle.bytes(p.tokenizer))) : null;
+    return task === 'feature-extraction' ? featureExtraction(session, p, json) : textGeneration(session, p, json);
+  } catch (e) {
+    session.release();
+    throw e;
+  }
+}
+
+/**
+ * The encoder of a tokenizer.json that webjit's runtime tokenizes itself (WordPiece), or null.
+ * @param {any} json
+ */
+function encoderOf(json) {
+  return json && json.model && json.model.type === 'WordPiece' ? new WordPieceTokenizer(json) : null;
+}
+
+/**
+ * @param {any} session
+ * @param {PipelineSection} p
+ * @param {any} json
+ */
+function featureExtraction(session, p, json) {
+  const tok = encoderOf(json);
+  if (!tok) throw new Error(`feature-extraction needs a WordPiece tokenizer.json in the bundle (this one has ${json ? json.model.type : 'none'})`);
+  const m = session.bundle.manifest;
+  const names = m.inputs.map((/** @type {any} */ t) => t.name);
+  const dynamic = Boolean(m.dynamic);
+  const tokens = m.outputs.find((/** @type {any} */ t) => t.name === 'last_hidden_state' || t.name === 'token_embeddings');
+  /**
+   * Embed each text: [texts, dim].
+   * @param {string | string[]} texts
+   * @param {ExtractOptions} [options]
+   * @returns {Promise<Tensor>}
+   */
+  const extract = async (texts, options = {}) => {
+    const list = typeof texts === 'string' ? [texts] : texts;
+    if (!Array.isArray(list) || !list.every((t) => typeof t === 'string')) throw new TypeError('the extractor takes a string or a list of strings');
+    const pooling = options.pooling ?? p.pooling ?? (p.output === 'sentence_embedding' ? null : 'mean');
+    if (pooling !== null && !POOLINGS.includes(pooling)) throw new RangeError(`pooling must be one of ${POOLINGS.join(', ')}, got ${pooling}`);
+    const normalize = options.normalize ?? p.normalize ?? false;
+    const rows = [];
+    for (const text of list) {
+      const full = tok.encode(text, p.maxLength);
+      const n = dynamic ? full.attentionMask.reduce((a, b) => a + b, 0) : p.maxLength; // a bucketed bundle pads
+      const columns = { input_ids: full.inputIds, attention_mask: full.attentionMask, token_type_ids: full.tokenTypeIds };
+      /** @type {Record<string, Tensor>} */
+      const feeds = {};
+      for (const name of names) {
+        const data = /** @type {any} */ (columns)[name];
+        if (!data) throw new Error(`feature-extraction feeds input_ids, attention_mask and token_type_ids; this model also takes '${name}'`);
+        feeds[name] = new Tensor('int64', BigInt64Array.from(data.slice(0, n), (v) => BigInt(v)), [1, n]);
+      }
+      const out = await session.run(feeds);
+      let row;
+      if (pooling === null) {
+        row = Float32Array.from(/** @type {Float32Array} */ (out[/** @type {string} */ (p.output)].data));
+      } else {
+        if (!tokens) throw new Error(`pooling '${pooling}' needs the model's token embeddings (last_hidden_state)`);
+        row = pool(out[tokens.name], full.attentionMask.slice(0, n), pooling);
+      }
+      if (normalize) {
+        const norm = Math.sqrt(row.reduce((s, x) => s + x * x, 0)) || 1;
+        for (let i = 0; i < row.length; i++) row[i] /= Math.max(norm, 1e-12);
+      }
+      rows.push(row);
+    }
+    const dim = rows.length ? rows[0].length : 0;
+    const data = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => data.set(r, i * dim));
+    return new Tensor('float32', data, [rows.length, dim]);
+  };
+  return Object.assign(extract, { session, dispose: () => session.release() });
+}
+
+/**
+ * One embedding from token embeddings [1, n, dim] under their mask.
+ * @param {Tensor} t
+ * @param {number[]} mask
+ * @param {string} pooling
+ */
+function pool(t, mask, pooling) {
+  const [, n, dim] = t.dims;
+  const x = /** @type {Float32Array} */ (t.data);
+  const out = new Float32Array(dim);
+  if (pooling === 'cls') return out.map((_, d) => x[d]);
+  if (pooling === 'max') out.fill(-Infinity);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    if (!mask[i]) continue;
+    count += 1;
+    for (let d = 0; d < dim; d++) out[d] = pooling === 'max' ? Math.max(out[d], x[i * dim + d]) : out[d] + x[i * dim + d];
+  }
+  if (pooling === 'mean') for (let d = 0; d < dim; d++) out[d] /= Math.max(count, 1);
+  return out;
+}
+
+/**
+ * @param {any} session
+ * @param {PipelineSection} p
+ * @param {any} json
+ */
+function textGeneration(session, p, json) {
+  const tok = encoderOf(json);
+  const detok = json ? new Detokenizer(json) : null;
+  /**
+   * Continue a text (or token ids); streams the text through onText.
+   * @param {string | number[]} prompt
+   * @param {TextOptions} [options]
+   * @returns {Promise<{ids: number[], text: string | null}>}
+   */
+  const generate = async (prompt, options = {}) => {
+    let ids;
+    if (typeof prompt === 'string') {
+      if (!tok) throw new Error("this bundle's tokenizer is not one webjit encodes (WordPiece); pass the prompt's token ids");
+      ids = tok.tokenize(prompt);
+    } else {
+      ids = prompt;
+    }
+    const skip = options.skipSpecialTokens ?? true;
+    const streamer = detok && options.onText ? new TextStreamer(detok, { skipSpecialTokens: skip }) : null;
+    const onToken = options.onToken;
+    const out = await session.generate(ids, {
+      eosTokenId: p.special?.eosTokenId,
+      ...options,
+      onToken: (/** @type {number} */ id, /** @type {any} */ info) => {
+        if (streamer) { const t = streamer.push(id); if (t) /** @type {(t: string) => void} */ (options.onText)(t); }
+        onToken?.(id, info);
+      },
+    });
+    if (streamer) { const rest = streamer.flush(); if (rest) /** @type {(t: string) => void} */ (options.onText)(rest); }
+    return { ids: out, text: detok ? detok.decode(out, { skipSpecialTokens: skip }) : null };
+  };
+  return Object.assign(generate, { session, dispose: () => session.release() });
+}
