@@ -22,7 +22,15 @@ from .plan import Plan, make_plan
 from .shapes import specialize
 
 __version__ = "0.1.0"
-__all__ = ["compile", "Plan", "KernelSpec", "Graph", "WebjitError", "UnsupportedOp", "ValidationFailed"]
+__all__ = ["compile", "build", "Plan", "KernelSpec", "Graph", "WebjitError", "UnsupportedOp", "ValidationFailed"]
+
+
+def build(model: str | os.PathLike, out: str | os.PathLike, shapes: dict | None = None, values: dict | None = None,
+          **options) -> Path:
+    """ONNX file or hub-style folder -> a web bundle in `out` (its path), as `webjit build` writes it; options as
+    for webjit.bundle.build (dtype, buckets, backends, weights, generate, reference)."""
+    from .bundle import build as build_bundle
+    return build_bundle(model, out, shapes, values, **options)
 
 
 def compile(model: str | os.PathLike, shapes: dict[str, tuple] | None = None,
