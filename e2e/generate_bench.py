@@ -16,7 +16,7 @@ outputs logits, present.N.key/value) with seeded random weights, made on first u
 The small hub decoders (gpt2, llama, qwen2 of `python -m demo_models hub`) and any ONNX file of that form work too.
 
 The webjit bundle is built first (not timed) with `--generate CONTEXT`: the context is what the generations below
-need (at least 520 positions with the defaults), the prompt buckets are the prompt lengths used, and the past
+need (521 positions with the defaults), the prompt buckets are the prompt lengths used, and the past
 buckets the default ones (16, 32, 64, ...). Then each engine and backend gets a fresh browser context at the CPU
 throttling rate, loads the model, and generates greedily, in this order:
 - warm-up: one generation per prompt length, --past-steps + 1 tokens each (not counted);
@@ -75,11 +75,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--prompt", type=int, default=128, help="the workload's prompt length (default 128)")
     p.add_argument("--new", type=int, default=128, help="the workload's new tokens (default 128)")
     p.add_argument("--past", default="16,128,512", help="pasts to time a token at (default 16,128,512)")
-    p.add_argument("--past-steps", type=int, default=4, help="decode steps timed at each past (default 4)")
+    p.add_argument("--past-steps", type=int, default=8, help="decode steps timed at each past (default 8)")
     p.add_argument("--context", type=int, help="the bundle's context (default: what the generations need)")
     p.add_argument("--engines", default="webjit,ort", help="comma list of webjit, ort")
     p.add_argument("--backends", default="wasm1,wasmN", help="comma list of wasm1, wasmN, webgpu (default wasm1,wasmN)")
-    p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 4), help="N of wasmN (default min(cores, 4))")
+    p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 4),
+                   help="N of wasmN (default min(cores, 4))")
     p.add_argument("--throttle", default="1", help="comma list of CPU throttling rates (default 1)")
     p.add_argument("--max-seconds", type=float, default=600.0,
                    help="bound on one measurement's generations after loading (default 600)")
@@ -210,15 +211,17 @@ def _prepare(name: str, args, tmp: Path) -> tuple[Path, Path, Path, dict[str, li
           f"{','.join(map(str, spec.prompt_buckets))}, past buckets {','.join(map(str, spec.past_buckets))}) in "
           f"{time.perf_counter() - t:.1f} s", file=sys.stderr)
     proto = onnx.load(str(model), load_external_data=False)
-    dtypes = {i.name: str(onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type)) for i in proto.graph.input}
+    dtypes = {i.name: str(onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type))
+              for i in proto.graph.input}
     external = sorted({e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"})
     tokens = [int(x) for x in np.random.default_rng(0).integers(3, g["vocab"] - 3, max(lengths))]
     runs = [{"name": f"warm-up {n}", "prompt": tokens[:n], "newTokens": args.past_steps + 1} for n in lengths]
     runs.append({"name": WORKLOAD, "prompt": tokens[:args.prompt], "newTokens": args.new})
     runs += [{"name": f"past {n}", "prompt": tokens[:n], "newTokens": args.past_steps + 1} for n in args.past]
-    roles = {"ids": g["ids"], "mask": g["mask"], "positions": g["positions"], "logits": g["logits"], "vocab": g["vocab"],
-             "cache": [{"past": c["past"], "present": c["present"], "heads": c["shape"][1], "dim": c["shape"][3]}
-                       for c in g["cache"]]}
+    cache = [{"past": c["past"], "present": c["present"], "heads": c["shape"][1], "dim": c["shape"][3]}
+             for c in g["cache"]]
+    roles = {"ids": g["ids"], "mask": g["mask"], "positions": g["positions"], "logits": g["logits"],
+             "vocab": g["vocab"], "cache": cache}
     data = tmp / "data"
     data.mkdir(parents=True)
     (data / "generate.json").write_text(json.dumps({
@@ -272,8 +275,8 @@ def measure(browser, url: str, c: M.Config, *, throttle: float, budget_ms: float
 
 
 def figures(r: dict, args) -> dict:
-    """The figures of one raw page result: prefill and decode tokens/s of the workload, and the median time of a
-    decode step at each past."""
+    """The figures of one raw page result: prefill and decode tokens/s of the workload (and its median decode
+    step, which leaves out the pauses that tokens/s counts), and the median time of a decode step at each past."""
     runs = {x["name"]: x for x in r["runs"]}
     ms = runs[WORKLOAD]["ms"]
     at = {n: runs[f"past {n}"]["ms"] for n in args.past}
@@ -282,6 +285,7 @@ def figures(r: dict, args) -> dict:
             "prefillMs": ms[0] if ms else None, "decodeMs": sum(ms[1:]) if len(ms) > 1 else None,
             "prefillTokensPerSecond": 1000 * args.prompt / ms[0] if ms else None,
             "decodeTokensPerSecond": 1000 * (len(ms) - 1) / sum(ms[1:]) if len(ms) > 1 else None,
+            "decodeMedianMs": statistics.median(ms[1:]) if len(ms) > 1 else None,
             "msPerToken": {str(n): statistics.median(v[1:]) if len(v) > 1 else None for n, v in at.items()},
             "prefillMsAt": {str(n): v[0] if v else None for n, v in at.items()},
             "ids": {x["name"]: x["ids"] for x in r["runs"] if not x["name"].startswith("warm-up")},

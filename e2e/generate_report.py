@@ -3,8 +3,9 @@
 A report is the JSON that `python -m e2e.bench --generate` writes: {"machine", "settings", "results", "prompts",
 "reference", "checks"}, one result per model, CPU profile, engine and backend, with its figures (prefill and decode
 tokens/s, ms per token at each past) and its greedy ids per generation; "prompts" holds each model's prompt per
-generation, "reference" onnxruntime's (Python) ids of each model's workload. Ratios are webjit's over onnxruntime-web's on the same model, profile and backend, measured in the
-same run: tokens/s over tokens/s, and ms per token the other way round, so that above 1 webjit is faster in each.
+generation, "reference" onnxruntime's (Python) ids of each model's workload. Ratios are webjit's over
+onnxruntime-web's on the same model, profile and backend, measured in the same run: tokens/s over tokens/s, and
+ms per token the other way round, so that above 1 webjit is faster in each.
 """
 from __future__ import annotations
 
@@ -137,7 +138,8 @@ def render_html(report: dict) -> str:
             machine_table(report)]
     ups = ratios(report)
     for model, profile in groups(report):
-        results = [r for r in report["results"] if (r["model"], r["profile"]) == (model, profile) and not r.get("error")]
+        results = [r for r in report["results"]
+                   if (r["model"], r["profile"]) == (model, profile) and not r.get("error")]
         backends = list(dict.fromkeys(r["backend"] for r in results))
         engines = list(dict.fromkeys(r["engine"] for r in results))
         data = {"model": model, "profile": profile}
@@ -147,9 +149,10 @@ def render_html(report: dict) -> str:
             body.append(bar_chart(f"{model}, CPU {profile}: {title} tokens/s", backends, engines, values,
                                   unit="tok/s", kind=title, data=data))
         series = [f"{r['engine']} {r['backend']}" for r in results]
-        values = {(f"past {n}", f"{r['engine']} {r['backend']}"): r["msPerToken"].get(n) for r in results for n in pasts}
-        body.append(bar_chart(f"{model}, CPU {profile}: ms per token at a past of", [f"past {n}" for n in pasts],
-                              series, values, unit="ms", kind="per-token", data=data))
+        values = {(f"past {n}", f"{r['engine']} {r['backend']}"): r["msPerToken"].get(n)
+                  for r in results for n in pasts}
+        body.append(bar_chart(f"{model}, CPU {profile}: ms per decode token, by past",
+                              [f"past {n}" for n in pasts], series, values, unit="ms", kind="per-token", data=data))
         mine = [u for u in ups if (u["model"], u["profile"]) == (model, profile)]
         if mine:
             metrics = ["prefill", "decode", *(f"past {n}" for n in pasts)]
@@ -165,8 +168,8 @@ def render_html(report: dict) -> str:
 def _table(results: list[dict], pasts: list[str]) -> str:
     e = escape
     columns = ["model", "profile", "engine", "backend", "prefill tok/s", "decode tok/s", "prefill ms", "decode ms",
-               "new tokens", *(f"ms/token @{n}" for n in pasts), *(f"prefill ms @{n}" for n in pasts), "load ms",
-               "note"]
+               "decode median ms", "new tokens", *(f"ms/token @{n}" for n in pasts),
+               *(f"prefill ms @{n}" for n in pasts), "load ms", "note"]
     rows = ["<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns) + "</tr>"]
     for r in results:
         if r.get("error"):
@@ -174,6 +177,7 @@ def _table(results: list[dict], pasts: list[str]) -> str:
         else:
             cells = [r["model"], r["profile"], r["engine"], r["backend"], _ms(r["prefillTokensPerSecond"]),
                      _ms(r["decodeTokensPerSecond"]), _ms(r["prefillMs"]), _ms(r["decodeMs"]),
+                     _ms(r.get("decodeMedianMs")),
                      f"{r['newTokens']}/{r['newTokensAsked']}", *(_ms(r["msPerToken"].get(n)) for n in pasts),
                      *(_ms(r["prefillMsAt"].get(n)) for n in pasts), _ms(r["loadedMs"]),
                      "stopped early by --max-seconds" if r["stoppedEarly"] else ""]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from e2e import generate_bench, measure
@@ -47,6 +48,7 @@ def test_a_short_generation_run_reports_both_engines_with_onnxruntimes_greedy_id
         assert len(ms) == NEW and not r["stoppedEarly"]
         assert r["prefillTokensPerSecond"] == pytest.approx(1000 * PROMPT / ms[0])
         assert r["decodeTokensPerSecond"] == pytest.approx(1000 * (NEW - 1) / sum(ms[1:]))
+        assert r["decodeMedianMs"] == pytest.approx(float(np.median(ms[1:])))
         assert set(r["msPerToken"]) == {str(n) for n in PAST} and all(v > 0 for v in r["msPerToken"].values())
         assert r["crossOriginIsolated"] and not r["pageErrors"]
     assert results["webjit", "wasm 1T"]["engineInfo"]["executionProvider"] == "wasm"

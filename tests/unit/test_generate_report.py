@@ -93,7 +93,7 @@ def test_the_page_is_self_contained_and_escapes_the_reports_strings():
 @pytest.mark.parametrize("args, says", [
     (["--prompt", "0"], "--prompt, --new, --past and --past-steps must be >= 1"),
     (["--past", "16,x"], "--throttle and --past take comma lists"),
-    (["--context", "100"], "--context 100: the generations need 517 positions"),
+    (["--context", "100"], "--context 100: the generations need 521 positions"),
     (["--models", "bert"], "unknown model 'bert'"),
     (["--backends", "wasm3"], "unknown backend wasm3"),
 ])
