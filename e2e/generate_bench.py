@@ -90,8 +90,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the report JSON to this file")
     args = p.parse_args(argv)
     args.models = _names(args.models, None, "model")
-    for name in args.models:
-        _check_model(name)
     args.engines = _names(args.engines, ENGINES, "engine")
     args.backends = _names(args.backends, BACKENDS, "backend")
     try:
@@ -107,6 +105,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.context is not None and args.context < need:
         raise UsageError(f"--context {args.context}: the generations need {need} positions")
     args.context = args.context or need
+    for name in args.models:
+        most = _positions(name)
+        if most is not None and args.context > most:
+            raise UsageError(f"{name}: the generations need {args.context} positions and the model has {most}; "
+                             "ask for fewer with --prompt, --new and --past")
     if "ort" in args.engines and M.ort_web_missing():
         raise UsageError(M.ort_web_missing())
     return args
@@ -168,16 +171,21 @@ def _bench(args, browser) -> int:
     return 1 if bad else 0
 
 
-def _check_model(name: str) -> None:
-    """A model name is a bench or small hub decoder, or an ONNX file that is there."""
+def _positions(name: str) -> int | None:
+    """The most positions a model was made for (None: unknown), after checking that its name is a bench or small
+    hub decoder, or an ONNX file that is there (whose hub repository's config.json is read, when it has one)."""
     if name.endswith(".onnx"):
         if not Path(name).is_file():
             raise UsageError(f"{name}: no such file")
-        return
-    from demo_models import hub
-    decoders = [a for a, s in {**hub.ARCHS, **hub.BENCH_ARCHS}.items() if s.task == "text-generation-with-past"]
-    if name not in decoders:
-        raise UsageError(f"unknown model {name!r}; known: {', '.join(decoders)}, or an .onnx file")
+        path = Path(name).resolve().parent.parent / "config.json"
+        config = json.loads(path.read_text()) if path.is_file() else {}
+    else:
+        from demo_models import hub
+        decoders = {a: s for a, s in {**hub.ARCHS, **hub.BENCH_ARCHS}.items() if s.task == "text-generation-with-past"}
+        if name not in decoders:
+            raise UsageError(f"unknown model {name!r}; known: {', '.join(decoders)}, or an .onnx file")
+        config = decoders[name].config
+    return config.get("n_positions") or config.get("max_position_embeddings")
 
 
 def _model(name: str) -> Path:

@@ -52,8 +52,8 @@ def _over(a, b):
 
 
 def ratios(report: dict) -> list[dict]:
-    """webjit over ORT-web per model, profile and backend: prefill and decode tokens/s, and per past the inverse
-    of ms per token (above 1: webjit is faster)."""
+    """webjit over ORT-web per model, profile and backend: prefill and decode tokens/s, and the inverse of the
+    median decode step's ms and, per past, of ms per token (above 1: webjit is faster)."""
     ort = {(r["model"], r["profile"], r["backend"]): r for r in report["results"]
            if r["engine"] == ORT and not r.get("error")}
     out = []
@@ -64,6 +64,7 @@ def ratios(report: dict) -> list[dict]:
         out.append({"model": r["model"], "profile": r["profile"], "backend": r["backend"],
                     "prefill": _over(r["prefillTokensPerSecond"], o["prefillTokensPerSecond"]),
                     "decode": _over(r["decodeTokensPerSecond"], o["decodeTokensPerSecond"]),
+                    "decodeMedian": _over(o.get("decodeMedianMs"), r.get("decodeMedianMs")),
                     "past": {n: _over(o["msPerToken"].get(n), v) for n, v in r["msPerToken"].items()}})
     return out
 
@@ -87,11 +88,11 @@ def summary(report: dict) -> str:
     s = report["settings"]
     pasts = [str(n) for n in s["past"]]
     lines = [machine_line(report["machine"])]
-    head = (f"  {'engine':<15} {'backend':<8} {'prefill tok/s':>13} {'decode tok/s':>12}"
+    head = (f"  {'engine':<15} {'backend':<8} {'prefill tok/s':>13} {'decode tok/s':>12} {'median ms':>9}"
             + "".join(f"{f'ms/tok @{n}':>12}" for n in pasts) + f" {'load s':>7}")
     for model, profile in groups(report):
-        lines += ["", f"{model} at CPU {profile}: prompt {s['prompt']} + {s['new']} new tokens (greedy); ms per token "
-                      f"at a past of {', '.join(pasts)} ({s['pastSteps']} steps each)", head]
+        lines += ["", f"{model} at CPU {profile}: prompt {s['prompt']} + {s['new']} new tokens (greedy), the median "
+                      f"decode step; ms per token at a past of {', '.join(pasts)} ({s['pastSteps']} steps each)", head]
         for r in report["results"]:
             if (r["model"], r["profile"]) != (model, profile):
                 continue
@@ -100,12 +101,13 @@ def summary(report: dict) -> str:
                 continue
             star = "*" if r["stoppedEarly"] else " "
             lines.append(f"  {r['engine']:<15} {r['backend']:<8} {_num(r['prefillTokensPerSecond'], 13)} "
-                         f"{_num(r['decodeTokensPerSecond'], 12)}"
+                         f"{_num(r['decodeTokensPerSecond'], 12)} {_num(r.get('decodeMedianMs'), 9)}"
                          + "".join(_num(r["msPerToken"].get(n), 12) for n in pasts)
                          + f" {_num(r['loadedMs'] / 1000, 7)}{star}")
         for u in ratios(report):
             if (u["model"], u["profile"]) == (model, profile):
-                lines.append(f"  {'webjit/ORT-web':<15} {u['backend']:<8} {_x(u['prefill'], 13)} {_x(u['decode'], 12)}"
+                lines.append(f"  {'webjit/ORT-web':<15} {u['backend']:<8} {_x(u['prefill'], 13)} {_x(u['decode'], 12)} "
+                             f"{_x(u['decodeMedian'], 9)}"
                              + "".join(_x(u["past"].get(n), 12) for n in pasts))
     checks = report.get("checks", [])
     bad = [c for c in checks if c["firstDifference"] is not None]

@@ -27,7 +27,7 @@ def make_report(seed: int, ids: dict | None = None) -> dict:
         results.append({
             "model": "gpt2-124m", "profile": "1x", "throttle": 1.0, "engine": engine, "backend": backend,
             "prefillTokensPerSecond": float(rng.uniform(50, 500)), "decodeTokensPerSecond": float(rng.uniform(5, 50)),
-            "prefillMs": 1.0, "decodeMs": 1.0, "newTokens": len(got), "newTokensAsked": 12, "stoppedEarly": False,
+            "prefillMs": 1.0, "decodeMs": 1.0, "decodeMedianMs": float(rng.uniform(20, 200)), "newTokens": len(got), "newTokensAsked": 12, "stoppedEarly": False,
             "msPerToken": {n: float(rng.uniform(10, 90)) for n in PAST},
             "prefillMsAt": {n: float(rng.uniform(10, 900)) for n in PAST}, "loadedMs": 1500.0,
             "ids": {"workload": got, "past 16": probe}})
@@ -76,6 +76,7 @@ def test_ratios_are_webjits_over_ort_webs_on_the_same_backend_and_per_token_time
         mine, theirs = by["webjit", u["backend"]], by["ORT-web", u["backend"]]
         assert u["decode"] == pytest.approx(mine["decodeTokensPerSecond"] / theirs["decodeTokensPerSecond"])
         assert u["prefill"] == pytest.approx(mine["prefillTokensPerSecond"] / theirs["prefillTokensPerSecond"])
+        assert u["decodeMedian"] == pytest.approx(theirs["decodeMedianMs"] / mine["decodeMedianMs"])
         for n in PAST:
             assert u["past"][n] == pytest.approx(theirs["msPerToken"][n] / mine["msPerToken"][n])
     assert sorted(u["backend"] for u in ratios(report)) == ["wasm 1T", "wasm 2T"]
@@ -101,6 +102,12 @@ def test_a_bad_generate_option_is_one_line_and_exit_status_2(args, says, capsys)
     assert bench.main(["--generate", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err
+
+
+def test_a_workload_longer_than_the_models_positions_is_one_line_and_exit_status_2(capsys):
+    assert bench.main(["--generate", "--models", "gpt2", "--engines", "webjit"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "gpt2: the generations need 521 positions and the model has 128" in err
 
 
 def test_the_benchmark_decoders_are_not_among_the_architectures_hub_all_exports():
