@@ -67,7 +67,8 @@ def machine_line(m: dict) -> str:
     """The machine of a report in one line: CPU, cores, OS, Chromium, the WebGPU adapter, onnxruntime-web."""
     adapter = m.get("adapter") or {}
     return (f"{m.get('cpu')} ({m.get('cores')} cores), {m.get('os')}, Chromium {m.get('chromium')}, WebGPU "
-            f"{adapter.get('vendor', '-')}/{adapter.get('architecture', '-')}, onnxruntime-web {m.get('onnxruntimeWeb')}")
+            f"{adapter.get('vendor', '-')}/{adapter.get('architecture', '-')}, "
+            f"onnxruntime-web {m.get('onnxruntimeWeb')}")
 
 
 def summary(report: dict) -> str:

@@ -86,13 +86,16 @@ async function ortEngine(spec) {
     graphOptimizationLevel: 'all',
     externalData: spec.model.externalData.map((path, i) => ({ path, data: new Uint8Array(data[i]) })),
   };
-  if (ep === 'webgpu') options.preferredOutputLocation = Object.fromEntries(r.cache.map((c) => [c.present, 'gpu-buffer']));
+  if (ep === 'webgpu') {
+    options.preferredOutputLocation = Object.fromEntries(r.cache.map((c) => [c.present, 'gpu-buffer']));
+  }
   const session = await ort.InferenceSession.create(new Uint8Array(model), options);
   const loadMs = performance.now() - started;
   const ints = (name, values, dims) => (spec.dtypes[name] === 'int64'
     ? new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims)
     : new ort.Tensor('int32', Int32Array.from(values), dims));
-  const emptyPast = () => Object.fromEntries(r.cache.map((c) => [c.past, new ort.Tensor('float32', new Float32Array(0), [1, c.heads, 0, c.dim])]));
+  const emptyPast = () => Object.fromEntries(r.cache.map((c) => [
+    c.past, new ort.Tensor('float32', new Float32Array(0), [1, c.heads, 0, c.dim])]));
   const dispose = (past) => { for (const t of Object.values(past)) if (t.location === 'gpu-buffer') t.dispose(); };
   let presentLocation = null; // where the present outputs came back: 'gpu-buffer' on webgpu, 'cpu' on wasm
   const generate = async (run, deadline) => {
@@ -107,7 +110,9 @@ async function ortEngine(spec) {
         const n = tokens.length;
         const feeds = { ...past, [r.ids]: ints(r.ids, tokens, [1, n]),
                         [r.mask]: ints(r.mask, new Array(length + n).fill(1), [1, length + n]) };
-        if (r.positions) feeds[r.positions] = ints(r.positions, Array.from({ length: n }, (_, i) => length + i), [1, n]);
+        if (r.positions) {
+          feeds[r.positions] = ints(r.positions, Array.from({ length: n }, (_, i) => length + i), [1, n]);
+        }
         const out = await session.run(feeds);
         const id = argmax(out[r.logits].data, (n - 1) * r.vocab, r.vocab);
         dispose(past);
@@ -147,4 +152,5 @@ async function main() {
   return result;
 }
 
-window.benchResult = main().catch((e) => ({ error: String((e && e.message) || e), stack: String((e && e.stack) || '') }));
+window.benchResult = main()
+  .catch((e) => ({ error: String((e && e.message) || e), stack: String((e && e.stack) || '') }));

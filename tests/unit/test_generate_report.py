@@ -27,7 +27,8 @@ def make_report(seed: int, ids: dict | None = None) -> dict:
         results.append({
             "model": "gpt2-124m", "profile": "1x", "throttle": 1.0, "engine": engine, "backend": backend,
             "prefillTokensPerSecond": float(rng.uniform(50, 500)), "decodeTokensPerSecond": float(rng.uniform(5, 50)),
-            "prefillMs": 1.0, "decodeMs": 1.0, "decodeMedianMs": float(rng.uniform(20, 200)), "newTokens": len(got), "newTokensAsked": 12, "stoppedEarly": False,
+            "prefillMs": 1.0, "decodeMs": 1.0, "decodeMedianMs": float(rng.uniform(20, 200)),
+            "newTokens": len(got), "newTokensAsked": 12, "stoppedEarly": False,
             "msPerToken": {n: float(rng.uniform(10, 90)) for n in PAST},
             "prefillMsAt": {n: float(rng.uniform(10, 900)) for n in PAST}, "loadedMs": 1500.0,
             "ids": {"workload": got, "past 16": probe}})
