@@ -49,6 +49,8 @@ class HubSpec:
     task: str
     config: dict = field(default_factory=dict)
     stems: tuple[str, ...] = ENCODER  # the ONNX files Optimum writes, without .onnx
+    family: str | None = None  # the transformers architecture (hub_export.CLASSES), when not the name itself
+    forms: tuple[str, ...] = ("fp32", *PRECISIONS)  # the precisions the repository holds
 
 
 ARCHS: dict[str, HubSpec] = {
@@ -95,6 +97,18 @@ ARCHS: dict[str, HubSpec] = {
     "minilm": HubSpec("feature-extraction"),
 }
 
+# Full-size decoders for the text-generation benchmark (python -m e2e.bench --generate), fp32 only, exported on
+# demand by it and never by `hub all`: GPT-2 small's 124M parameters, and a Llama-style ~100M with grouped-query
+# attention (12 heads over 4 key/value heads).
+BENCH_ARCHS: dict[str, HubSpec] = {
+    "gpt2-124m": HubSpec("text-generation-with-past", dict(vocab_size=50257, n_embd=768, n_layer=12, n_head=12,
+                                                           n_positions=1024, bos_token_id=50256,
+                                                           eos_token_id=50256), DECODER, "gpt2", ("fp32",)),
+    "llama-100m": HubSpec("text-generation-with-past", dict(
+        vocab_size=32000, hidden_size=768, num_hidden_layers=8, num_attention_heads=12, num_key_value_heads=4,
+        intermediate_size=2048, max_position_embeddings=1024), DECODER, "llama", ("fp32",)),
+}
+
 
 class HubError(Exception):
     """A step that cannot be done (no Python for the venv, a failed export); one line."""
@@ -136,17 +150,18 @@ def hub_dir() -> Path:
     return cache_dir() / "hub"
 
 
-def files(arch: str, forms: tuple[str, ...] = ("fp32", *PRECISIONS)) -> list[str]:
-    """The ONNX files of `arch`'s repository, relative to it: every Optimum file in every precision."""
+def files(arch: str, forms: tuple[str, ...] | None = None) -> list[str]:
+    """The ONNX files of `arch`'s repository, relative to it: every Optimum file in every precision it holds."""
     spec = _spec(arch)
-    return [f"onnx/{stem}{'' if form == 'fp32' else PRECISIONS[form]}.onnx" for stem in spec.stems for form in forms]
+    return [f"onnx/{stem}{'' if form == 'fp32' else PRECISIONS[form]}.onnx" for stem in spec.stems
+            for form in (spec.forms if forms is None else forms)]
 
 
 def _spec(arch: str) -> HubSpec:
     try:
-        return ARCHS[arch]
+        return ARCHS.get(arch) or BENCH_ARCHS[arch]
     except KeyError:
-        raise KeyError(f"unknown hub architecture {arch!r}; known: {', '.join(ARCHS)}") from None
+        raise KeyError(f"unknown hub architecture {arch!r}; known: {', '.join([*ARCHS, *BENCH_ARCHS])}") from None
 
 
 def _complete(arch: str) -> bool:
@@ -182,8 +197,8 @@ def _export(archs: list[str], root: Path) -> None:
         jobs = []
         for arch, tmp in tmps.items():
             tmp.chmod(0o755)
-            spec = ARCHS[arch]
-            job = {"arch": arch, "task": spec.task, "out": str(tmp / "optimum")}
+            spec = _spec(arch)
+            job = {"arch": arch, "family": spec.family or arch, "task": spec.task, "out": str(tmp / "optimum")}
             if arch == "minilm":
                 job["source"] = str(minilm_dir())
             else:
@@ -215,14 +230,17 @@ def _lay_out(arch: str, tmp: Path) -> None:
             shutil.copy2(out / name, repo / name)
     if arch == "minilm" and not (repo / "tokenizer.json").is_file():
         shutil.copy2(minilm_dir() / "tokenizer.json", repo / "tokenizer.json")
-    for stem in ARCHS[arch].stems:
+    spec = _spec(arch)
+    for stem in spec.stems:
         src = out / f"{stem}.onnx"
         if not src.is_file():
             raise HubError(f"optimum export of {arch} wrote no {stem}.onnx (it wrote {sorted(p.name for p in out.iterdir())})")
         for extra in out.glob(f"{stem}.onnx*"):  # the file and any external data beside it
             shutil.copy2(extra, repo / "onnx" / extra.name)
-        for form, suffix in PRECISIONS.items():
-            dst = repo / "onnx" / f"{stem}{suffix}.onnx"
+        for form in spec.forms:
+            if form == "fp32":
+                continue
+            dst = repo / "onnx" / f"{stem}{PRECISIONS[form]}.onnx"
             convert(repo / "onnx" / src.name, dst, form)
             dst.chmod(0o644)  # written through mkstemp, which makes it private
 
@@ -295,11 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     import time
 
     p = argparse.ArgumentParser(prog="python -m demo_models hub", description=__doc__.split("\n\n")[0])
-    p.add_argument("archs", nargs="+", help=f"architectures: {', '.join(ARCHS)} or all")
+    p.add_argument("archs", nargs="+", help=f"architectures: {', '.join(ARCHS)} or all (which leaves out the "
+                                            f"benchmark's {', '.join(BENCH_ARCHS)})")
     p.add_argument("--force", action="store_true", help="export again even if cached")
     args = p.parse_args(argv)
     archs = list(ARCHS) if "all" in args.archs else args.archs
-    unknown = [a for a in archs if a not in ARCHS]
+    unknown = [a for a in archs if a not in ARCHS and a not in BENCH_ARCHS]
     if unknown:
         p.error(f"unknown architecture(s): {', '.join(unknown)}")
     start = time.perf_counter()

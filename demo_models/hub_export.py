@@ -3,9 +3,10 @@ exports them with Optimum, as `optimum-cli export onnx --model DIR --task TASK O
 
     build/optimum-venv/bin/python demo_models/hub_export.py JOBS.json
 
-JOBS.json is a list of {"arch", "config", "task", "out"} objects ("config": keyword arguments of the arch's
-transformers config class, or "source": a folder to export as it is). This file imports only what that environment
-has (torch, transformers 4.57, optimum), never webjit or the demo_models package.
+JOBS.json is a list of {"arch", "family", "config", "task", "out"} objects ("family": the transformers
+architecture, a key of CLASSES, when it is not the arch's name; "config": keyword arguments of its config class, or
+"source": a folder to export as it is). This file imports only what that environment has (torch, transformers 4.57,
+optimum), never webjit or the demo_models package.
 """
 from __future__ import annotations
 
@@ -36,14 +37,14 @@ CLASSES = {
 }
 
 
-def save_random(arch: str, config: dict, folder: Path) -> None:
-    """A seeded random model of `arch` with `config`, its 1-D parameters (biases, norms) perturbed so that none is
-    all zeros or all ones (an exporter would drop or share those), saved with save_pretrained."""
+def save_random(family: str, config: dict, folder: Path) -> None:
+    """A seeded random model of architecture `family` with `config`, its 1-D parameters (biases, norms) perturbed so
+    that none is all zeros or all ones (an exporter would drop or share those), saved with save_pretrained."""
     import torch
     import transformers
 
     torch.manual_seed(0)
-    config_cls, model_cls = (getattr(transformers, n) for n in CLASSES[arch])
+    config_cls, model_cls = (getattr(transformers, n) for n in CLASSES[family])
     model = model_cls(config_cls(**config)).eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -60,7 +61,7 @@ def export(job: dict) -> None:
             src, library = job["source"], "sentence_transformers"
         else:
             src, library = str(Path(tmp) / "model"), None
-            save_random(job["arch"], job["config"], Path(src))
+            save_random(job.get("family", job["arch"]), job["config"], Path(src))
         main_export(src, job["out"], task=job["task"], no_post_process=True, library_name=library,
                     do_validation=False)
 

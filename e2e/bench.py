@@ -6,6 +6,7 @@
     python -m e2e.bench --models minilm:q8,minilm:q4 --throttle 1     # the hub's other files of a model
     python -m e2e.bench --engines webjit,ort --backends wasm1 --runs 3 --throttle 1 --out build/bench
     python -m e2e.bench merge build/bench/report-a.json build/bench/report-b.json -o cross-device.html
+    python -m e2e.bench --generate                        # text generation: tokens/s (e2e/generate_bench.py)
 
 Each measurement gets a fresh browser context at its CPU throttling rate (Chrome DevTools Protocol
 `Emulation.setCPUThrottlingRate`) and records:
@@ -54,6 +55,9 @@ def main(argv=None) -> int:
     try:
         if argv[:1] == ["merge"]:
             return merge(argv[1:])
+        if "--generate" in argv:
+            from .generate_bench import bench as generate_bench
+            return generate_bench([a for a in argv if a != "--generate"])
         return bench(argv)
     except UsageError as e:
         print(f"e2e.bench: {e}", file=sys.stderr)

@@ -63,13 +63,17 @@ def _ratio(ratio: float) -> str:
     return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
 
 
+def machine_line(m: dict) -> str:
+    """The machine of a report in one line: CPU, cores, OS, Chromium, the WebGPU adapter, onnxruntime-web."""
+    adapter = m.get("adapter") or {}
+    return (f"{m.get('cpu')} ({m.get('cores')} cores), {m.get('os')}, Chromium {m.get('chromium')}, WebGPU "
+            f"{adapter.get('vendor', '-')}/{adapter.get('architecture', '-')}, "
+            f"onnxruntime-web {m.get('onnxruntimeWeb')}")
+
+
 def summary(report: dict) -> str:
     """The stdout table: per model and profile, every engine/backend's figures, then webjit against ORT-web."""
-    m = report["machine"]
-    adapter = m.get("adapter") or {}
-    lines = [(f"{m.get('cpu')} ({m.get('cores')} cores), {m.get('os')}, Chromium {m.get('chromium')}, WebGPU "
-              f"{adapter.get('vendor', '-')}/{adapter.get('architecture', '-')}, onnxruntime-web "
-              f"{m.get('onnxruntimeWeb')}")]
+    lines = [machine_line(report["machine"])]
     head = f"  {'engine':<8} {'backend':<8} {'median':>9} {'p90':>9} {'runs':>5} {'cold start':>11} " \
            f"{'2nd visit':>10} {'max err':>9}"
     for model, profile in groups(report):
@@ -147,10 +151,11 @@ def _cross_machine(reports: list[dict], names: list[str]) -> str:
     return "\n".join(out)
 
 
-def _machine_section(rep: dict, name: str) -> str:
+def machine_table(rep: dict) -> str:
+    """Who measured, when, and with which settings, as an HTML table."""
     e = escape
     m, s = rep["machine"], rep.get("settings", {})
-    out = [f"<h2>{e(name)}</h2>", "<table>"]
+    out = ["<table>"]
     for label, value in [("host", m.get("host")), ("CPU", m.get("cpu")), ("cores", m.get("cores")),
                          ("OS", m.get("os")), ("Chromium", m.get("chromium")),
                          ("WebGPU adapter", " / ".join(str(v) for v in (m.get("adapter") or {}).values() if v)),
@@ -158,6 +163,12 @@ def _machine_section(rep: dict, name: str) -> str:
                          ("settings", ", ".join(f"{k}={v}" for k, v in s.items()))]:
         out.append(f"<tr><th>{e(label)}</th><td class=t>{e(str(value))}</td></tr>")
     out.append("</table>")
+    return "\n".join(out)
+
+
+def _machine_section(rep: dict, name: str) -> str:
+    e = escape
+    out = [f"<h2>{e(name)}</h2>", machine_table(rep)]
     for model, profile in groups(rep):
         results = [r for r in rep["results"] if key(r) == (model, profile)]
         backends = list(dict.fromkeys(r["backend"] for r in results))
