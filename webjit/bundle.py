@@ -182,13 +182,21 @@ def _compile(model, shapes, values, buckets, outputs=None) -> tuple[list[Plan], 
     if not buckets:
         return [compile_model(model, shapes, values, outputs=outputs)], None
     from .onnx_import import import_onnx
-    from .shape_classes import PAD_VALUE, bucketed_dims, check_padding, classes, input_axes, output_axes, resize
+    from .shape_classes import bucketed_dims, input_axes
     from .validate import generate_inputs
     if values is None:
         values = generate_inputs(model, shapes)
     g = import_onnx(model)
     axes = input_axes(g)
     dims = bucketed_dims(g, values, buckets)
+    from .padding import masked_quantization
+    smallest = min(min(sizes) for sizes in dims.values())
+    with masked_quantization(model, g.inputs, smallest) as rewritten:
+        return _compile_classes(rewritten, g, values, axes, dims, outputs)
+
+
+def _compile_classes(model, g, values, axes, dims, outputs) -> tuple[list[Plan], dict]:
+    from .shape_classes import PAD_VALUE, check_padding, classes, output_axes, resize
     sizes = classes(dims)
     plans = []
     bar = Progress("shape classes", len(sizes))
