@@ -35,9 +35,13 @@ WASM_MATMUL_UNROLL = [1, 4]
 # --- gemv: a matmul of one row (decode steps) also has the form of gemv.wat.j2, blocks of NB columns whose sums
 # wait in scratch while B streams through row by row; it comes first for such kernels. Kept if B is contiguous
 # along n and unquantized, and the block is no more than twice the padded N.
-WASM_GEMV = [(1024, 8), (1024, 16), (256, 8), (256, 16), (64, 8), (64, 16)]  # (NB, R), the default first
+WASM_GEMV_BLOCKS = [1024, 256, 128, 64]  # NB
+WASM_GEMV_ROWS = [8, 16]                  # R
+GEMV_UNITS = 6  # the default NB leaves at least this many blocks where it can: work for 2 to 6 threads
 # R rows per step: R broadcast elements of A + the sum + a row vector of B in registers (16 spills a few on x86-64,
-# which still beats 8 when B is wide: lm_head of GPT-2 in wasmtime, 3.5 against 4.4 ms).
+# which still beats 8 when B is wide: lm_head of GPT-2 in wasmtime, 3.5 against 4.4 ms). Blocks: the widest
+# streams B best on one thread (lm_head: NB 1024 against 64, 3.6 against 9.5 ms), narrower ones split a narrow
+# N between threads.
 
 # --- attention: BQ query rows share each load of K and V; EV v128 columns of the output per pass over V. --------
 WASM_ATTENTION_TILES = [(1, 4), (2, 4), (1, 8), (2, 8), (4, 2), (4, 4)]
@@ -75,10 +79,15 @@ def matmul_space(m: int, n: int, k: int, registers: int = REGISTERS) -> list[Var
 
 
 def gemv_space(p: dict) -> list[Variant]:
+    """The gemv forms of a one-row matmul, the default first: the widest block that leaves GEMV_UNITS blocks (the
+    narrowest where none does), R = 8."""
     if p["M"] != 1 or p.get("quant") is not None or p["b"]["access"].strides[-1] != 1:
         return []
-    return [_variant(r + 2, NB=nb, R=r, relaxed=x) for nb, r in WASM_GEMV if nb <= 2 * _pad(p["N"], 4) or nb == 64
-            for x in (1, 0)]
+    n = p["N"]
+    blocks = [nb for nb in WASM_GEMV_BLOCKS if nb <= 2 * _pad(n, 4)] or WASM_GEMV_BLOCKS[-1:]
+    first = next((nb for nb in blocks if ceil_div(n, nb) >= GEMV_UNITS), blocks[-1])
+    order = [first] + [nb for nb in blocks if nb != first]
+    return [_variant(r + 2, NB=nb, R=r, relaxed=x) for nb in order for r in WASM_GEMV_ROWS for x in (1, 0)]
 
 
 def attention_space(m: int, registers: int = REGISTERS) -> list[Variant]:
