@@ -22,8 +22,9 @@ import { Pipelines } from './pipelines.js';
 import { bufferSizes, deviceClass, fittingVariants, initialVariants, loadCount, requiredLimits, signature, sourceGroups } from './plan.js';
 import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune, tuneClasses } from './tuner.js';
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
-import { Tensor, TYPED_ARRAYS, fromDevice, fromRaw, toDevice } from './tensor.js';
-import { actualShape, cropped, pickClass, reshapeInto, shapeClasses } from './classes.js';
+import { Tensor } from './tensor.js';
+import { shapeClasses } from './classes.js';
+import { assembleOutputs, checkFeeds, loadConsts } from './feeds.js';
 import { partsInShard } from './weights.js';
 import { generate } from './generate.js';
 
@@ -34,8 +35,8 @@ const EXECUTION_PROVIDERS = ['webgpu', 'wasm'];
  * A shape class with what the session keeps for it.
  * @typedef {import('./classes.js').ShapeClass & {variants: number[], pipes: GPUComputePipeline[],
  *           groups: GPUBindGroup[], consts: (Tensor | null)[]}} Klass
- * A checked run: the class that runs it, the feeds' dim sizes, the inputs in device form padded to the class.
- * @typedef {{cls: import('./classes.js').ShapeClass, sizes: number[], data: (Float32Array | Int32Array | Uint32Array)[]}} Call
+ * A checked run (feeds.js), run by one of this session's classes.
+ * @typedef {import('./feeds.js').Call & {cls: Klass}} Call
  */
 
 /** No adapter, or no device: the next execution provider is tried. */
@@ -320,9 +321,8 @@ export class InferenceSession {
   }
 
   async _loadConsts() {
-    await Promise.all(this._classes.flatMap((c) => c.manifest.outputs.map(async (t, i) => {
-      if (t.from && t.from.const !== undefined) c.consts[i] = fromRaw(t.dtype, await this.bundle.bytes(t.from.const), t.shape);
-    })));
+    const consts = await loadConsts(this.bundle, this._classes);
+    this._classes.forEach((c, i) => { c.consts = consts[i]; });
   }
 
   /**
@@ -419,44 +419,11 @@ export class InferenceSession {
   }
 
   /**
-   * Check the feeds (a clear error for a missing, unknown, mistyped or misshapen one), pick the shape class that
-   * runs them, and give every input in device form, padded to that class.
    * @param {Record<string, Tensor>} feeds
    * @returns {Call}
    */
   _checkFeeds(feeds) {
-    const m = this.bundle.manifest;
-    if (!feeds || typeof feeds !== 'object') throw new TypeError('run() takes an object of tensors by input name');
-    for (const name of Object.keys(feeds)) {
-      if (!this.inputNames.includes(name)) {
-        throw new Error(`unknown input '${name}'; this model's inputs are: ${this.inputNames.join(', ')}`);
-      }
-    }
-    const tensors = m.inputs.map((info) => {
-      const t = feeds[info.name];
-      const wanted = `${info.dtype} [${info.shape}]`;
-      if (t === undefined) throw new Error(`missing input '${info.name}' (${wanted})`);
-      if (!t || typeof t !== 'object' || !('type' in t) || !('data' in t) || !('dims' in t)) {
-        throw new TypeError(`input '${info.name}' must be a Tensor (${wanted})`);
-      }
-      if (t.type !== info.dtype) {
-        throw new TypeError(`input '${info.name}' has type ${t.type}; this model takes ${info.dtype}`);
-      }
-      const Typed = TYPED_ARRAYS[info.dtype];
-      if (!(t.data instanceof Typed)) throw new TypeError(`input '${info.name}': ${info.dtype} data must be a ${Typed.name}`);
-      return /** @type {Tensor} */ (t);
-    });
-    const shapes = tensors.map((t) => Array.from(t.dims));
-    const { cls, sizes } = pickClass(m, this._classes, shapes);
-    const dynamic = /** @type {any} */ (m).dynamic;
-    const data = tensors.map((t, i) => {
-      const info = m.inputs[i];
-      const count = shapes[i].reduce((a, b) => a * b, 1);
-      if (t.data.length !== count) throw new RangeError(`input '${info.name}' holds ${t.data.length} values; shape [${shapes[i]}] needs ${count}`);
-      const device = toDevice(info.name, t);
-      return reshapeInto(device, shapes[i], cls.manifest.inputs[i].shape, dynamic ? dynamic.pad[i] : 0);
-    });
-    return { cls: /** @type {Klass} */ (cls), sizes, data };
+    return /** @type {Call} */ (checkFeeds(this.bundle.manifest, this._classes, feeds));
   }
 
   /**
@@ -492,23 +459,11 @@ export class InferenceSession {
       checkNotLost(this.gpu);
       const failed = mapped.find((r) => r.status === 'rejected');
       if (failed) throw new Error(`reading the outputs back failed: ${/** @type {any} */ (failed).reason}`);
-      const axes = /** @type {any} */ (this.bundle.manifest).dynamic?.outputs;
-      /** @type {Record<string, Tensor>} */
-      const out = {};
-      m.outputs.forEach((t, i) => {
-        const shape = actualShape(t, axes && axes[i], sizes);
+      return assembleOutputs(this.bundle.manifest, call, c.consts, feeds, (i) => {
         const rb = this._readback[i];
-        if (rb && t.from && t.from.pool !== undefined) {
-          const full = fromDevice(t.dtype, t.deviceDtype, rb.getMappedRange().slice(0), t.shape);
-          out[t.name] = cropped(full, shape);
-        } else if (c.consts[i]) {
-          out[t.name] = cropped(/** @type {Tensor} */ (c.consts[i]), shape);
-        } else {
-          const input = m.inputs[/** @type {number} */ (t.from && t.from.input)].name;
-          out[t.name] = feeds[input];
-        }
+        const from = m.outputs[i].from;
+        return rb && from && from.pool !== undefined ? rb.getMappedRange().slice(0) : null;
       });
-      return out;
     } finally {
       mapped.forEach((r, i) => { if (r.status === 'fulfilled') readbacks[i].unmap(); });
     }

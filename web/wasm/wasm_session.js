@@ -18,9 +18,8 @@
 // after them. A run pads its inputs to the smallest class that holds them, runs that class's module and crops the
 // outputs back.
 
-import { InferenceSession } from '../session.js';
-import { fromDevice, fromRaw } from '../tensor.js';
-import { actualShape, cropped, shapeClasses } from '../classes.js';
+import { shapeClasses } from '../classes.js';
+import { assembleOutputs, checkFeeds, loadConsts } from '../feeds.js';
 import { simdSupport, validateWasm, writeWeights } from './layout.js';
 import { chosenFrom, groups, tableEntries, tunerKernels, wasmDevice } from './choices.js';
 import { DEFAULT_REPEATS, SLOWER, median, tune, tuneClasses } from '../tuner.js';
@@ -323,7 +322,7 @@ export class WasmSession {
     this.providerChoice = undefined;
     /** @type {{loadMs: number, tuningMs: number}} */ this.timings = { loadMs: 0, tuningMs: 0 };
     this._classes = shapeClasses(m).map((c) => ({
-      ...c, consts: c.manifest.outputs.map(() => null), chosen: /** @type {any} */ (c.manifest).wasm.kernels.map(() => 0),
+      ...c, consts: /** @type {(import('../tensor.js').Tensor | null)[]} */ (c.manifest.outputs.map(() => null)), chosen: /** @type {any} */ (c.manifest).wasm.kernels.map(() => 0),
     }));
     /** @type {{run: (t: number, nt: number) => void}[] | null} */ this._instances = null;
     /** @type {Workers | null} */ this._workers = null;
@@ -338,9 +337,8 @@ export class WasmSession {
   }
 
   async _loadConsts() {
-    await Promise.all(this._classes.flatMap((c) => c.manifest.outputs.map(async (t, i) => {
-      if (t.from && t.from.const !== undefined) /** @type {any[]} */ (c.consts)[i] = fromRaw(t.dtype, await this.bundle.bytes(t.from.const), t.shape);
-    })));
+    const consts = await loadConsts(this.bundle, this._classes);
+    this._classes.forEach((c, i) => { c.consts = consts[i]; });
   }
 
   /**
@@ -349,14 +347,14 @@ export class WasmSession {
    * @returns {Promise<Record<string, import('../tensor.js').Tensor>>}
    */
   async run(feeds) {
-    const call = InferenceSession.prototype._checkFeeds.call(/** @type {any} */ (this), feeds);
+    const call = checkFeeds(this.bundle.manifest, this._classes, feeds);
     const result = this._queue.then(() => this._run(call, feeds));
     this._queue = result.catch(() => {});
     return result;
   }
 
   /**
-   * @param {import('../session.js').Call} call  the class to run, the feeds' dim sizes, inputs in device form
+   * @param {import('../feeds.js').Call} call  the class to run, the feeds' dim sizes, inputs in device form
    * @param {Record<string, import('../tensor.js').Tensor>} feeds
    */
   async _run(call, feeds) {
@@ -365,22 +363,10 @@ export class WasmSession {
     const w = /** @type {import('./layout.js').WasmSection} */ (m.wasm);
     call.data.forEach((d, i) => this._write(w.inputs[i], d));
     await this._runClass(c);
-    const axes = /** @type {any} */ (this.bundle.manifest).dynamic?.outputs;
-    /** @type {Record<string, import('../tensor.js').Tensor>} */
-    const out = {};
-    m.outputs.forEach((/** @type {import('../manifest.js').TensorInfo} */ t, /** @type {number} */ i) => {
-      const shape = actualShape(t, axes && axes[i], call.sizes);
+    return assembleOutputs(this.bundle.manifest, call, c.consts, feeds, (i) => {
       const offset = w.outputs[i];
-      if (offset !== null) {
-        const bytes = new Uint8Array(this.memory.buffer, offset, /** @type {number} */ (t.from && t.from.bytes)).slice().buffer;
-        out[t.name] = cropped(fromDevice(t.dtype, t.deviceDtype, bytes, t.shape), shape);
-      } else if (c.consts[i]) {
-        out[t.name] = cropped(c.consts[i], shape);
-      } else {
-        out[t.name] = feeds[m.inputs[/** @type {number} */ (t.from && t.from.input)].name];
-      }
+      return offset === null ? null : new Uint8Array(this.memory.buffer, offset, /** @type {number} */ (m.outputs[i].from?.bytes)).slice().buffer;
     });
-    return out;
   }
 
   /**
