@@ -20,7 +20,7 @@ import { Bundle } from './manifest.js';
 import { checkNotLost, cpuAdapter, requestGpu } from './device.js';
 import { Pipelines } from './pipelines.js';
 import { bufferSizes, deviceClass, fittingVariants, initialVariants, loadCount, requiredLimits, signature, sourceGroups } from './plan.js';
-import { DEFAULT_REPEATS, PassTimer, SLOWER, dispatchesPerPass, median, tune, tuneClasses } from './tuner.js';
+import { PassTimer, SLOWER, dispatchesPerPass, median, tune, tuneClasses, tuningSettings } from './tuner.js';
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
 import { Tensor } from './tensor.js';
 import { shapeClasses } from './classes.js';
@@ -216,8 +216,7 @@ export class InferenceSession {
     const m = this.bundle.manifest;
     const limits = /** @type {any} */ (this.gpu.limits);
     const parallel = Math.min(8, globalThis.navigator.hardwareConcurrency || 4);
-    const tuning = options.tuning === false ? null
-      : { budgetMs: 2000, repeats: DEFAULT_REPEATS, parallel, force: false, ...options.tuning };
+    const tuning = tuningSettings(options.tuning, parallel);
     const key = cacheKey(this.bundle.hash, this.gpu.info);
     const useCache = options.cache !== false;
     const manifests = this._classes.map((c) => c.manifest);

@@ -17,6 +17,17 @@
 /** @typedef {import('./manifest.js').Kernel} Kernel */
 
 export const DEFAULT_REPEATS = 3;
+export const DEFAULT_BUDGET_MS = 2000;
+
+/**
+ * A session's tuning settings from its options: null for `tuning: false`, else the defaults under what was given.
+ * @param {false | {budgetMs?: number, repeats?: number, parallel?: number, force?: boolean} | undefined} given
+ * @param {number} parallel  pipelines compiled at once (WebGPU)
+ */
+export function tuningSettings(given, parallel = 1) {
+  if (given === false) return null;
+  return { budgetMs: DEFAULT_BUDGET_MS, repeats: DEFAULT_REPEATS, parallel, force: false, ...given };
+}
 const TARGET_PASS_MS = 1; // a timed pass should last at least this long
 const MAX_PER_PASS = 64;
 export const SLOWER = 2; // a warm-up over SLOWER times the best so far ends a variant's timing

@@ -22,7 +22,7 @@ import { shapeClasses } from '../classes.js';
 import { assembleOutputs, checkFeeds, loadConsts } from '../feeds.js';
 import { simdSupport, validateWasm, writeWeights } from './layout.js';
 import { chosenFrom, groups, tableEntries, tunerKernels, wasmDevice } from './choices.js';
-import { DEFAULT_REPEATS, SLOWER, median, tune, tuneClasses } from '../tuner.js';
+import { SLOWER, median, tune, tuneClasses, tuningSettings } from '../tuner.js';
 import { loadCount } from '../plan.js';
 import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
 import { generate } from '../generate.js';
@@ -170,8 +170,7 @@ export class WasmSession {
    */
   async _choose(options, progress) {
     const { simd, threads } = this.wasm;
-    const tuning = options.tuning === false ? null
-      : { budgetMs: 2000, repeats: DEFAULT_REPEATS, force: false, ...options.tuning };
+    const tuning = tuningSettings(options.tuning);
     const device = wasmDevice(simd, threads, globalThis.navigator.hardwareConcurrency || 1);
     const key = cacheKey(this.bundle.hash, device);
     const useCache = options.cache !== false;
