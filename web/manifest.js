@@ -1,6 +1,8 @@
 // The bundle: fetch manifest.json, check it against the schema (web/MANIFEST.md), and fetch every other file
 // with its size and SHA-256 checked against the manifest's `files` table before anything uses it.
 
+import { VerifiedFiles } from './store.js';
+
 export const FORMAT = 'webjit-bundle';
 export const SUPPORTED_VERSIONS = [1];
 
@@ -494,7 +496,8 @@ export class Bundle {
   /**
    * @param {string | URL | BundleSource} url  the bundle folder or its manifest.json, or a bundle held elsewhere
    *   (compileInBrowser's result): its `url` and the `fetch` that serves its files
-   * @param {{fetch?: typeof fetch, integrity?: string}} [options]  integrity: the manifest's hash as the page
+   * @param {{fetch?: typeof fetch, integrity?: string, keep?: boolean}} [options]  keep: take large files from, and
+   *   keep them in, Cache Storage by their SHA-256 (store.js); integrity: the manifest's hash as the page
    *   pins it, in Subresource Integrity form ('sha256-BASE64', or several separated by spaces); the manifest must
    *   match one, and its own file hashes then cover the rest of the bundle
    * @returns {Promise<Bundle>}
@@ -513,7 +516,9 @@ export class Bundle {
     } catch (e) {
       throw new ManifestError(`${manifestUrl}: not JSON (${/** @type {Error} */ (e).message})`);
     }
-    return new Bundle(manifestUrl, validateManifest(json), await sha256Hex(bytes), fetchFn);
+    const bundle = new Bundle(manifestUrl, validateManifest(json), await sha256Hex(bytes), fetchFn);
+    if (options.keep) bundle.store = VerifiedFiles.open();
+    return bundle;
   }
 
   /**
@@ -529,6 +534,8 @@ export class Bundle {
     this._fetch = fetchFn;
     /** @type {Map<string, Promise<string>>} */
     this._texts = new Map();
+    /** @type {import('./store.js').VerifiedFiles | null} verified large files kept for the next visit */
+    this.store = null;
   }
 
   /**
@@ -539,10 +546,13 @@ export class Bundle {
   async bytes(path) {
     const record = this.manifest.files[path];
     if (!record) throw new ManifestError(`${path} is not a file of this bundle`);
+    const kept = this.store ? await this.store.get(record.sha256, record.bytes) : null;
+    if (kept) return kept; // verified when it was stored
     const response = await this._fetch(new URL(path, this.url));
     if (!response.ok) throw new IntegrityError(`${path}: HTTP ${response.status} ${response.statusText}`);
     const bytes = await response.arrayBuffer();
     await checkFile(path, bytes, record);
+    if (this.store) this.store.put(record.sha256, bytes);
     return bytes;
   }
 

@@ -79,7 +79,7 @@ export class InferenceSession {
     }
     const progress = options.onProgress || (() => {});
     progress({ phase: 'manifest' });
-    const bundle = await Bundle.load(url, { fetch: options.fetch, integrity: options.integrity });
+    const bundle = await Bundle.load(url, { fetch: options.fetch, integrity: options.integrity, keep: options.cache !== false });
     /** @type {[string, Error][]} */
     const failed = [];
     /** @type {{provider: string, over: string, reason: string} | undefined} */

@@ -198,3 +198,40 @@ def test_long_use_returns_gpu_buffers_and_heap_to_their_baseline(chromium, bundl
             assert max(f["heap"]) - f["heap"][0] < 8 * 2**20, (provider, f)
     finally:
         context.close()
+
+
+def test_a_second_load_takes_the_verified_weights_from_cache_storage(chromium, bundle, serve):
+    """Load 1 fetches and hashes the weight shards and WebAssembly modules, and keeps them by their SHA-256; load 2
+    in the same browser profile fetches none of them and still gives onnxruntime's outputs; `cache: false`
+    fetches again."""
+    from webjit.validate import reference
+    model, folder = bundle
+    context = chromium.new_context()
+    try:
+        page = harness.open_page(context, serve(folder))
+        fetched = []
+        page.on("request", lambda r: fetched.append(r.url) if "/weights/" in r.url or "/wasm/" in r.url else None)
+        f = feeds(4)
+        body = """async ({create, feeds}, {wired, options}) => {
+            const s = await create('/', options);
+            const y = (await s.run(feeds(wired))).last_hidden_state;
+            return {data: Array.from(y.data), hits: s.bundle.store ? s.bundle.store.hits : null};
+        }"""
+        options = {"executionProviders": ["wasm"], "wasm": {"numThreads": 1}, "tuning": False}
+        first = run(page, body, {"wired": wire_feeds(f), "options": options})
+        n_first = len(fetched)
+        page.wait_for_timeout(500)  # the store writes in the background
+        fetched.clear()
+        second = run(page, body, {"wired": wire_feeds(f), "options": options})
+        n_second = len(fetched)
+        fetched.clear()
+        third = run(page, body, {"wired": wire_feeds(f), "options": {**options, "cache": False}})
+    finally:
+        context.close()
+    want = reference(model, f)["last_hidden_state"]
+    for got in (first, second, third):
+        err = float(np.max(np.abs(np.array(got["data"], np.float32).reshape(want.shape) - want)))
+        assert err < 1e-4
+    assert n_first > 0 and first["hits"]["files"] == 0
+    assert n_second == 0 and second["hits"]["files"] >= 1, (n_second, second["hits"])
+    assert any("/weights/" in u for u in fetched) and third["hits"] is None
