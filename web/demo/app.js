@@ -11,6 +11,7 @@ import * as webjit from '../webjit.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { Embedder, rank } from './embed.js';
 import { setupCompilePanel } from './compile.js';
+import { drawBars } from './chart.js';
 
 const TOP_K = 8;
 const CHART_POINTS = 30;
@@ -215,32 +216,15 @@ async function search(query) {
 
 /** Bars of the last CHART_POINTS query latencies, scaled to the largest, coloured by backend. */
 function drawChart() {
-  const NS = 'http://www.w3.org/2000/svg';
-  const svg = $('chart');
   const points = demo.latencies.slice(-CHART_POINTS);
   const backends = demo.latencyBackends.slice(-CHART_POINTS);
   const top = Math.max(...points, 1);
-  const w = 400 / CHART_POINTS;
-  const shapes = points.map((ms, i) => {
-    const h = (ms / top) * 100;
-    const bar = document.createElementNS(NS, 'rect');
-    bar.setAttribute('x', String(i * w + 1));
-    bar.setAttribute('y', String(115 - h));
-    bar.setAttribute('width', String(w - 2));
-    bar.setAttribute('height', String(h));
-    bar.setAttribute('fill', /** @type {any} */ (BAR_COLOURS)[backends[i]] || '#999');
-    const tip = document.createElementNS(NS, 'title');
-    tip.textContent = `${ms.toFixed(0)} ms on ${backends[i]}`;
-    bar.append(tip);
-    return bar;
+  drawBars($('chart'), points, {
+    colour: (i) => /** @type {any} */ (BAR_COLOURS)[backends[i]] || '#999',
+    tip: (i) => `${points[i].toFixed(0)} ms on ${backends[i]}`,
+    label: `max ${top.toFixed(0)} ms, last ${points[points.length - 1].toFixed(0)} ms (blue: WebGPU, amber: WASM)`,
+    slots: CHART_POINTS,
   });
-  const label = document.createElementNS(NS, 'text');
-  label.setAttribute('x', '4');
-  label.setAttribute('y', '12');
-  label.setAttribute('font-size', '11');
-  label.textContent = `max ${top.toFixed(0)} ms, last ${points[points.length - 1].toFixed(0)} ms ` +
-    '(blue: WebGPU, amber: WASM)';
-  svg.replaceChildren(...shapes, label);
 }
 
 /** @param {unknown} e */
