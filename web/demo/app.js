@@ -1,5 +1,5 @@
 // The semantic search page: load the bundle on the chosen backend, embed the built-in corpus once, then rank the
-// corpus for each query. Every text from the corpus, the query or the bundle reaches the page through
+// corpus for each query; below, the text generation panel (generation.js) and the compile panel (compile.js). Every text from the corpus, the query or the bundle reaches the page through
 // textContent, never as HTML.
 //
 // URL parameters: ?bundle=URL (default: this server's root, as `webjit serve` gives it), ?budget=ms (tuning
@@ -12,6 +12,7 @@ import { WordPieceTokenizer } from './tokenizer.js';
 import { Embedder, rank } from './embed.js';
 import { setupCompilePanel } from './compile.js';
 import { drawBars } from './chart.js';
+import { setupGenerationPanel } from './generation.js';
 
 const TOP_K = 8;
 const CHART_POINTS = 30;
@@ -40,6 +41,7 @@ const demo = {
   /** @type {string[]} */ latencyBackends: [], // the backend of each latency
   /** @type {string[]} */ gpuErrors: [], // uncaptured WebGPU errors of the page's sessions
   /** @type {any} */ session: null,
+  /** @type {any[] | null} */ providers: null, // the execution providers the page's sessions are created with
   /** @type {Embedder | null} */ embedder: null,
   wasmAvailable: false,
   /** @param {string[]} texts */
@@ -125,6 +127,7 @@ async function start(backend, asked = true) {
   // the user asked for WebGPU, a CPU adapter (SwiftShader) runs on WebAssembly, which is much faster there
   const webgpu = asked ? { name: 'webgpu', useCpuAdapter: true } : 'webgpu';
   const providers = backend === 'webgpu' && demo.wasmAvailable ? [webgpu, 'wasm'] : [backend];
+  demo.providers = providers;
   const session = await webjit.InferenceSession.create(bundleUrl, {
     executionProviders: providers, tuning: { budgetMs }, onProgress,
   });
@@ -263,4 +266,5 @@ setupCompilePanel({
   webjit, demo, bundleUrl, pyodideURL: new URL(params.get('pyodide') || '/pyodide/', location.href),
   tokenizer: async () => new WordPieceTokenizer(await fetchJson(new URL('tokenizer.json', bundleUrl), 'no tokenizer.json')),
 });
+setupGenerationPanel({ webjit, demo, bundleUrl, budgetMs });
 main().catch(fail);
