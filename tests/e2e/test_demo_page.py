@@ -6,9 +6,9 @@ SwiftShader takes about a second per sentence, so the page embeds only the first
 corpus is ordered so that they are one per topic) and tunes within a 1 ms budget; the search tests share one page.
 Expected embeddings come from sentence-transformers, run offline on the same weights.
 
-The generation panel runs the demo bundle's small random GPT-2 (gpt2/) on a page of its own on wasm: its greedy
-ids must equal onnxruntime's greedy loop on the prompt ids that Python `tokenizers` encodes from the prompt, and
-its streamed text must equal the Python tokenizer's decode of those ids.
+The generation panel runs the demo bundle's small random GPT-2 (generate/) on a page of its own on wasm: its
+greedy ids must equal onnxruntime's greedy loop on the prompt ids that Python `tokenizers` encodes from the
+prompt, and its streamed text must equal the Python tokenizer's decode of those ids.
 """
 from __future__ import annotations
 
@@ -75,11 +75,14 @@ PROMPT = "The cat sleeps on the warm windowsill, and the rain falls"
 FINISHED = "['done', 'stopped', 'error'].includes(demo.generator.state)"
 
 
-def generate(page, prompt: str, new_tokens: int) -> dict:
-    """Type the prompt, greedy, press Generate, and wait for the panel to finish; its state (demo.generator)."""
+def generate(page, prompt: str, new_tokens: int, temperature: float = 0) -> dict:
+    """Type the prompt, greedy (or sampling at `temperature`, seed 0), press Generate, and wait for the panel to
+    finish; its state (demo.generator)."""
     page.fill("#gen-prompt", prompt)
     page.fill("#gen-max", str(new_tokens))
-    page.fill("#gen-temperature", "0")
+    page.fill("#gen-temperature", str(temperature))
+    if temperature:
+        page.fill("#gen-seed", "0")  # enabled only when sampling
     page.fill("#gen-penalty", "1")
     page.click("#gen-go")
     page.wait_for_function(f"demo.generator.state === 'generating' || {FINISHED}")
@@ -89,7 +92,7 @@ def generate(page, prompt: str, new_tokens: int) -> dict:
 
 def gpt2_tokenizer(demo_bundle: Path):
     tokenizers = pytest.importorskip("tokenizers")
-    return tokenizers.Tokenizer.from_file(str(demo_bundle / "gpt2" / "tokenizer.json"))
+    return tokenizers.Tokenizer.from_file(str(demo_bundle / "generate" / "tokenizer.json"))
 
 
 def search(page, query: str) -> list[dict]:
@@ -142,7 +145,7 @@ def test_embeddings_match_sentence_transformers_within_1e_4(demo):
 
 def test_a_screenshot_of_the_page_with_results(demo, tmp_path):
     search(demo, "my pet cat naps in the sun")
-    assert generate(demo, PROMPT, 48)["state"] == "done", demo.text_content("#gen-status")
+    assert generate(demo, PROMPT, 48, temperature=1)["state"] == "done", demo.text_content("#gen-status")
     shot = demo.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
     assert shot[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("WEBJIT_UPDATE_SCREENSHOT") == "1":
@@ -162,8 +165,8 @@ def test_greedy_generation_streams_the_ids_of_onnxruntimes_loop_as_the_text_of_p
     from webjit.native.generate import reference_greedy
     tok = gpt2_tokenizer(demo_bundle)
     wasm_demo.evaluate("""() => { window.shown = [];
-        new MutationObserver((records) => { for (const r of records) for (const n of r.addedNodes) shown.push(n.data); })
-            .observe(document.getElementById('gen-text'), {childList: true}); }""")
+        const seen = (records) => { for (const r of records) for (const n of r.addedNodes) shown.push(n.data); };
+        new MutationObserver(seen).observe(document.getElementById('gen-text'), {childList: true}); }""")
     got = generate(wasm_demo, PROMPT, 16)
     assert got["state"] == "done", got["error"]
     prompt_ids = tok.encode(PROMPT, add_special_tokens=False).ids

@@ -1,6 +1,7 @@
 // The semantic search page: load the bundle on the chosen backend, embed the built-in corpus once, then rank the
-// corpus for each query; below, the text generation panel (generation.js) and the compile panel (compile.js). Every text from the corpus, the query or the bundle reaches the page through
-// textContent, never as HTML.
+// corpus for each query; below, the text generation panel (generation.js) and the compile panel (compile.js).
+// Every text from the corpus, the query, the model or the bundle reaches the page through textContent, never as
+// HTML.
 //
 // URL parameters: ?bundle=URL (default: this server's root, as `webjit serve` gives it), ?budget=ms (tuning
 // budget, default 2000), ?n=N (embed only the first N corpus sentences), ?backend=webgpu|wasm, ?pyodide=URL (the

@@ -1,7 +1,7 @@
-// The text generation panel: the small GPT-2 in the demo bundle's gpt2/ folder (python -m demo_models.demo_bundle
-// builds it, with a WordPiece tokenizer.json of its vocabulary) generates after a prompt that the page's
-// tokenizer.js encodes, and text.js's TextStreamer turns each id into text as it arrives. The model has random
-// weights: the panel shows the speed of prefill and decode steps and the streaming, not language.
+// The text generation panel: the small GPT-2 in the demo bundle's generate/ folder (python -m
+// demo_models.demo_bundle builds it, with a WordPiece tokenizer.json of its vocabulary) generates after a prompt
+// that the page's tokenizer.js encodes, and text.js's TextStreamer turns each id into text as it arrives. The model
+// has random weights: the panel shows the speed of prefill and decode steps and the streaming, not language.
 //
 // The session loads on the first Generate, with the execution providers of the page's own session (demo.providers:
 // the backend selection), and loads again after the backend changed. window.demo.generator holds the panel's state
@@ -11,7 +11,7 @@
 import { WordPieceTokenizer } from './tokenizer.js';
 import { drawBars } from './chart.js';
 
-const FOLDER = 'gpt2/';
+const FOLDER = 'generate/';
 const COLOURS = { webgpu: '#8ab4f8', wasm: '#f6ae2d' };
 
 /**
@@ -56,7 +56,7 @@ export function setupGenerationPanel({ webjit, demo, bundleUrl, budgetMs }) {
     const r = await fetch(new URL('tokenizer.json', url));
     if (!r.ok) {
       throw new Error(`${url.pathname}tokenizer.json: HTTP ${r.status}; build the demo bundle with ` +
-        '`python -m demo_models.demo_bundle`, which puts the generation bundle in gpt2/');
+        '`python -m demo_models.demo_bundle`, which puts the generation bundle in generate/');
     }
     const json = await r.json();
     const session = await webjit.InferenceSession.create(url, {
@@ -65,7 +65,8 @@ export function setupGenerationPanel({ webjit, demo, bundleUrl, budgetMs }) {
         (e.total ? ` (${e.done} / ${e.total})` : '')),
     });
     if (session.device) {
-      session.device.addEventListener('uncapturederror', (/** @type {any} */ e) => demo.gpuErrors.push(e.error.message));
+      const record = (/** @type {any} */ e) => demo.gpuErrors.push(e.error.message);
+      session.device.addEventListener('uncapturederror', record);
     }
     loaded = { session, tokenizer: new WordPieceTokenizer(json), detokenizer: new webjit.Detokenizer(json), key };
     showProvider(session);
