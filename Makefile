@@ -1,5 +1,6 @@
 # The two commands:
-#   make demo   compile the real all-MiniLM-L6-v2, check it against onnxruntime, benchmark it, build the demo page's bundle
+#   make demo   compile the real all-MiniLM-L6-v2, check it against onnxruntime, benchmark it, build the demo page's
+#               bundles
 #   make test   the whole test suite
 # Both install what is missing first (Debian packages, the Python package with its extras) and are safe to rerun.
 

