@@ -256,3 +256,38 @@ def test_without_a_backend_asked_for_the_page_runs_wasm_on_a_cpu_webgpu_adapter_
         assert "computes on the CPU" in page.get_attribute("#backend", "title")
     finally:
         context.close()
+
+
+def test_the_demo_page_works_under_a_strict_csp(chromium, demo_bundle):
+    """Served by `webjit serve --csp` (no eval, no inline script or style): the corpus embeds on wasm and the
+    generation panel streams, with no violation reported. Waits poll with page.evaluate, since Playwright's
+    wait_for_function evaluates a string, which the policy refuses."""
+    import time
+    from webjit.serve import make_server
+    server = make_server(demo_bundle, csp=True).start()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        violations, errors = [], []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url + "web/demo/?n=1&budget=1&backend=wasm")
+
+        def wait(expression: str, seconds: float = 180):
+            deadline = time.monotonic() + seconds
+            while not page.evaluate(expression):
+                assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+                time.sleep(0.2)
+        wait("document.body.dataset.state === 'ready' || document.body.dataset.state === 'error'")
+        assert page.evaluate("document.body.dataset.state") == "ready", page.text_content("#status")
+        page.fill("#gen-prompt", PROMPT)
+        page.fill("#gen-max", "8")
+        page.click("#gen-go")
+        wait(FINISHED)
+        state = page.evaluate("demo.generator")
+        assert state["state"] == "done" and len(state["ids"]) == 8 and state["text"]
+        assert not violations and not errors, violations + errors
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
