@@ -161,3 +161,33 @@ try {
         server.server_close()
     assert "error" not in got, got
     assert cosines(got, reference).min() >= 0.99999
+
+
+def test_the_text_generation_pipeline_generates_onnxruntimes_greedy_ids(chromium, serve, tmp_path):
+    """A decoder's hub folder built with --generate: pipeline('text-generation') takes the prompt's ids (this
+    random GPT-2's folder has no tokenizer.json, so there is no text) and its eos id from config.json."""
+    hub = pytest.importorskip("demo_models.hub")
+    import webjit
+    from webjit.generation import Spec
+    from webjit.native.generate import reference_greedy
+    out = webjit.build(hub.get("gpt2"), tmp_path / "b", generate=Spec.of(64))
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["pipeline"]["task"] == "text-generation" and m["pipeline"]["tokenizer"] is None
+    eos = json.loads((hub.get("gpt2") / "config.json").read_text())["eos_token_id"]
+    assert m["pipeline"]["special"]["eosTokenId"] == eos
+    prompt = [5, 17, 300, 41, 8]
+    body = """async ({webjit}, {prompt}) => {
+        const generator = await webjit.pipeline('text-generation', '/', {executionProviders: ['wasm'], tuning: false});
+        const out = await generator(prompt, {maxNewTokens: 24});
+        let refused = null;
+        try { await generator('a text', {maxNewTokens: 2}); } catch (e) { refused = e.message; }
+        await generator.dispose();
+        return {...out, refused};
+    }"""
+    context = chromium.new_context()
+    try:
+        got = run(harness.open_page(context, serve(out)), body, {"prompt": prompt})
+    finally:
+        context.close()
+    assert got["ids"] == reference_greedy(hub.get("gpt2") / "onnx/model.onnx", prompt, 24, eos)
+    assert got["text"] is None and "pass the prompt's token ids" in got["refused"]
