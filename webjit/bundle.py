@@ -27,13 +27,12 @@ from . import __version__
 from . import compile as compile_model
 from . import hub_folder
 from .bundle_wasm import write_wasm
-from .errors import WebjitError
+from .errors import PaddingChanges, WebjitError
 from .files import replace_dir
 from .generation import ENCODER_FOLDER
 from .lower.quant import packed_weights
 from .plan import ALIGN, Plan, nbytes
 from .progress import Progress
-from .shape_classes import PaddingChanges
 from .render_wgsl import render
 from .space import DEFAULT_LIMITS, prune
 from .tensor import Tensor

@@ -15,3 +15,7 @@ class UnsupportedOp(WebjitError):
 
 class ValidationFailed(WebjitError):
     """Compiled outputs differ from the reference by more than the tolerance."""
+
+
+class PaddingChanges(WebjitError):
+    """A model whose outputs at real positions change when its inputs are padded: it cannot be length-bucketed."""

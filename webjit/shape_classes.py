@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import WebjitError
+from .errors import PaddingChanges, WebjitError
 from .ir import Graph
 
 PAD_VALUE = 0  # every input pads with zeros: ids of padding, a zero attention mask, zero token types
@@ -131,10 +131,6 @@ def output_axes(outputs: list[str], shapes: list[dict[str, tuple]], sizes: list[
             axes.append(follows[0])
         out.append(axes)
     return out
-
-
-class PaddingChanges(WebjitError):
-    """The model's outputs at real positions change when its inputs are padded: it cannot be bucketed."""
 
 
 def check_padding(model, feeds: dict[str, np.ndarray], inputs: list[str], axes: Axes,
