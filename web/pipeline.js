@@ -11,6 +11,7 @@
 import { InferenceSession } from './session.js';
 import { Tensor } from './tensor.js';
 import { WordPieceTokenizer } from './tokenizer.js';
+import { ModelTokenizer } from './bpe.js';
 import { Detokenizer, TextStreamer } from './text.js';
 
 const TASKS = ['feature-extraction', 'text-generation', 'text2text-generation'];
@@ -45,11 +46,16 @@ export async function pipeline(task, url, options = {}) {
 }
 
 /**
- * The encoder of a tokenizer.json that webjit's runtime tokenizes itself (WordPiece), or null.
+ * Token ids from text with a bundle's tokenizer.json: WordPiece (tokenizer.js), BPE or Unigram (bpe.js); null
+ * without one. For generation, `prompt` gives the ids as Python's encode does (the model's special tokens too).
  * @param {any} json
+ * @returns {{prompt: (text: string) => number[]} | null}
  */
-function encoderOf(json) {
-  return json && json.model && json.model.type === 'WordPiece' ? new WordPieceTokenizer(json) : null;
+function textEncoder(json) {
+  const type = json && json.model && json.model.type;
+  if (type === 'WordPiece') { const t = new WordPieceTokenizer(json); return { prompt: (text) => t.tokenize(text) }; }
+  if (type === 'BPE' || type === 'Unigram') { const t = new ModelTokenizer(json); return { prompt: (text) => t.encode(text) }; }
+  return null;
 }
 
 /**
@@ -58,7 +64,7 @@ function encoderOf(json) {
  * @param {any} json
  */
 function featureExtraction(session, p, json) {
-  const tok = encoderOf(json);
+  const tok = json && json.model && json.model.type === 'WordPiece' ? new WordPieceTokenizer(json) : null;
   if (!tok) throw new Error(`feature-extraction needs a WordPiece tokenizer.json in the bundle (this one has ${json ? json.model.type : 'none'})`);
   const m = session.bundle.manifest;
   const names = m.inputs.map((/** @type {any} */ t) => t.name);
@@ -138,7 +144,7 @@ function pool(t, mask, pooling) {
  * @param {any} json
  */
 function textGeneration(session, p, json) {
-  const tok = encoderOf(json);
+  const tok = textEncoder(json);
   const detok = json ? new Detokenizer(json) : null;
   /**
    * Continue a text (or token ids); streams the text through onText.
@@ -149,8 +155,8 @@ function textGeneration(session, p, json) {
   const generate = async (prompt, options = {}) => {
     let ids;
     if (typeof prompt === 'string') {
-      if (!tok) throw new Error("this bundle's tokenizer is not one webjit encodes (WordPiece); pass the prompt's token ids");
-      ids = tok.tokenize(prompt);
+      if (!tok) throw new Error("this bundle has no tokenizer webjit encodes with (WordPiece, BPE, Unigram); pass the prompt's token ids");
+      ids = tok.prompt(prompt);
     } else {
       ids = prompt;
     }

@@ -27,6 +27,47 @@ function isChinese(cp) {
  * @typedef {{inputIds: number[], attentionMask: number[], tokenTypeIds: number[]}} Encoding
  */
 
+/**
+ * BertNormalizer: control characters dropped and whitespace made spaces (clean), spaces around CJK ideographs
+ * (chinese), accents stripped, lowercase.
+ * @param {string} text
+ * @param {{clean: boolean, chinese: boolean, stripAccents: boolean, lowercase: boolean}} o
+ */
+export function bertNormalize(text, o) {
+  let out = '';
+  for (const c of text) {
+    const cp = /** @type {number} */ (c.codePointAt(0));
+    if (o.clean) {
+      if (cp === 0 || cp === 0xfffd || (OTHER.test(c) && c !== '\t' && c !== '\n' && c !== '\r')) continue;
+      if (WHITESPACE.test(c)) { out += ' '; continue; }
+    }
+    out += o.chinese && isChinese(cp) ? ` ${c} ` : c;
+  }
+  if (o.stripAccents) out = [...out.normalize('NFD')].filter((c) => !MARK.test(c)).join('');
+  if (o.lowercase) out = [...out].map((c) => c.toLowerCase()).join('');
+  return out;
+}
+
+/**
+ * BertPreTokenizer: words split on whitespace, each punctuation character a word of its own.
+ * @param {string} text
+ */
+export function bertPreTokenize(text) {
+  /** @type {string[]} */ const words = [];
+  let word = '';
+  for (const c of text) {
+    if (WHITESPACE.test(c) || PUNCT.test(c)) {
+      if (word) words.push(word);
+      word = '';
+      if (!WHITESPACE.test(c)) words.push(c);
+    } else {
+      word += c;
+    }
+  }
+  if (word) words.push(word);
+  return words;
+}
+
 export class WordPieceTokenizer {
   /** @param {any} json  a parsed tokenizer.json with a WordPiece model */
   constructor(json) {
@@ -68,38 +109,12 @@ export class WordPieceTokenizer {
    * @param {string} text
    */
   normalize(text) {
-    let out = '';
-    for (const c of text) {
-      const cp = /** @type {number} */ (c.codePointAt(0));
-      if (this.clean) {
-        if (cp === 0 || cp === 0xfffd || (OTHER.test(c) && c !== '\t' && c !== '\n' && c !== '\r')) continue;
-        if (WHITESPACE.test(c)) { out += ' '; continue; }
-      }
-      out += this.chinese && isChinese(cp) ? ` ${c} ` : c;
-    }
-    if (this.stripAccents) out = [...out.normalize('NFD')].filter((c) => !MARK.test(c)).join('');
-    if (this.lowercase) out = [...out].map((c) => c.toLowerCase()).join('');
-    return out;
+    return bertNormalize(text, this);
   }
 
-  /**
-   * BertPreTokenizer: words split on whitespace, each punctuation character a word of its own.
-   * @param {string} text
-   */
+  /** @param {string} text */
   preTokenize(text) {
-    /** @type {string[]} */ const words = [];
-    let word = '';
-    for (const c of text) {
-      if (WHITESPACE.test(c) || PUNCT.test(c)) {
-        if (word) words.push(word);
-        word = '';
-        if (!WHITESPACE.test(c)) words.push(c);
-      } else {
-        word += c;
-      }
-    }
-    if (word) words.push(word);
-    return words;
+    return bertPreTokenize(text);
   }
 
   /**

@@ -13,3 +13,4 @@ export { compileInBrowser } from './compiler.js';
 export { Detokenizer, TextStreamer } from './text.js';
 export { pipeline } from './pipeline.js';
 export { WordPieceTokenizer } from './tokenizer.js';
+export { ModelTokenizer } from './bpe.js';
