@@ -191,3 +191,41 @@ def test_the_text_generation_pipeline_generates_onnxruntimes_greedy_ids(chromium
         context.close()
     assert got["ids"] == reference_greedy(hub.get("gpt2") / "onnx/model.onnx", prompt, 24, eos)
     assert got["text"] is None and "pass the prompt's token ids" in got["refused"]
+
+
+def test_text_in_text_out_with_a_byte_level_bpe_tokenizer(chromium, serve, tmp_path):
+    """The random GPT-2's folder with a byte-level BPE tokenizer.json of its 1000 ids (trained here): the page
+    encodes the prompt as Python tokenizers does, generates onnxruntime's greedy ids, and returns their text as
+    Python decodes it."""
+    tokenizers = pytest.importorskip("tokenizers")
+    hub = pytest.importorskip("demo_models.hub")
+    import webjit
+    from tests.unit import tokenizer_zoo
+    from webjit.generation import Spec
+    from webjit.native.generate import reference_greedy
+    folder = tmp_path / "gpt2"
+    shutil.copytree(hub.get("gpt2"), folder)
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=1000, special_tokens=["<|endoftext|>"],
+                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(tokenizer_zoo.texts(), trainer)
+    tok.save(str(folder / "tokenizer.json"))
+    out = webjit.build(folder, tmp_path / "b", generate=Spec.of(64))
+    prompt = "The cat sat on the mat, and then"
+    body = """async ({webjit}, {prompt}) => {
+        const generator = await webjit.pipeline('text-generation', '/', {executionProviders: ['wasm'], tuning: false});
+        const streamed = [];
+        const out = await generator(prompt, {maxNewTokens: 16, eosTokenId: [], onText: (t) => streamed.push(t)});
+        await generator.dispose();
+        return {...out, streamed: streamed.join('')};
+    }"""
+    context = chromium.new_context()
+    try:
+        got = run(harness.open_page(context, serve(out)), body, {"prompt": prompt})
+    finally:
+        context.close()
+    ids = tok.encode(prompt).ids
+    assert got["ids"] == reference_greedy(folder / "onnx/model.onnx", ids, 16)
+    assert got["text"] == tok.decode(got["ids"]) == got["streamed"]
