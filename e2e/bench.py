@@ -134,15 +134,19 @@ def configs(args) -> list[M.Config]:
 def bench(argv: list[str], browser=None) -> int:
     """Run the benchmark that `argv` describes and write its report; `browser`: a Playwright browser to use
     instead of launching one."""
-    args = parse(argv)
+    return in_browser(_bench, parse(argv), browser)
+
+
+def in_browser(run, args, browser=None) -> int:
+    """run(args, browser) in `browser`, or in a Chromium launched for it (a UsageError where none can run)."""
     if browser is not None:
-        return _bench(args, browser)
+        return run(args, browser)
     from .browser import available, chromium
     why = available()
     if why:
         raise UsageError(f"cannot run Chromium: {why}")
     with chromium() as launched:
-        return _bench(args, launched)
+        return run(args, launched)
 
 
 def _bench(args, browser) -> int:

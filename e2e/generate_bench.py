@@ -53,7 +53,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from . import measure as M
-from .bench import BACKENDS, DEFAULT_OUT, ENGINES, UsageError, _names, _progress, _slug, configs
+from .bench import BACKENDS, DEFAULT_OUT, ENGINES, UsageError, _names, _progress, _slug, configs, in_browser
 from .generate_report import REFERENCE, WORKLOAD, compare, render_html, summary
 
 MODELS = ("gpt2-124m", "llama-100m")
@@ -118,15 +118,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def bench(argv: list[str], browser=None) -> int:
     """Run the benchmark that `argv` describes and write its report; `browser`: a Playwright browser to use
     instead of launching one. 0, or 1 when the engines' greedy ids differ."""
-    args = parse(argv)
-    if browser is not None:
-        return _bench(args, browser)
-    from .browser import available, chromium
-    why = available()
-    if why:
-        raise UsageError(f"cannot run Chromium: {why}")
-    with chromium() as launched:
-        return _bench(args, launched)
+    return in_browser(_bench, parse(argv), browser)
 
 
 def _bench(args, browser) -> int:
