@@ -9,7 +9,6 @@
 // window.demo exposes the state and `embed(texts)` for tests; body[data-state] is 'loading', 'ready' or 'error'.
 
 import * as webjit from '../webjit.js';
-import { WordPieceTokenizer } from '../tokenizer.js';
 import { Embedder, rank } from './embed.js';
 import { setupCompilePanel } from './compile.js';
 import { drawBars } from './chart.js';
@@ -148,7 +147,7 @@ async function start(backend, asked = true) {
   $('backend').title = choice ? `Chosen over WebGPU: ${choice.reason}` : '';
   if (choice) $('backend').textContent += ' (faster than WebGPU on this CPU adapter)';
   showTuning(session);
-  demo.embedder = new Embedder(session, new WordPieceTokenizer(tokenizerJson), webjit.Tensor);
+  demo.embedder = new Embedder(session, tokenizerJson);
   const { batch, seq, anyLength } = demo.embedder;
   const t0 = performance.now();
   demo.vectors = await demo.embedder.embed(demo.corpus,
@@ -265,7 +264,7 @@ async function main() {
 
 setupCompilePanel({
   webjit, demo, bundleUrl, pyodideURL: new URL(params.get('pyodide') || '/pyodide/', location.href),
-  tokenizer: async () => new WordPieceTokenizer(await fetchJson(new URL('tokenizer.json', bundleUrl), 'no tokenizer.json')),
+  tokenizer: () => fetchJson(new URL('tokenizer.json', bundleUrl), 'no tokenizer.json'),
 });
 setupGenerationPanel({ webjit, demo, bundleUrl, budgetMs });
 main().catch(fail);

@@ -130,7 +130,7 @@ export function setupCompilePanel({ webjit, demo, bundleUrl, pyodideURL, tokeniz
       const run = { ep: session.executionProvider, ms: 0, outputs: [] };
       if (state.source === 'minilm') {
         const text = $('query').value.trim() || 'A cat sleeps on the warm windowsill.';
-        const embedder = new Embedder(session, await tokenizer(), webjit.Tensor);
+        const embedder = new Embedder(session, await tokenizer());
         await embedder.embed([text]); // warm-up
         const t0 = performance.now();
         const [v] = await embedder.embed([text]);

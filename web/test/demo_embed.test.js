@@ -1,14 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Embedder, meanPoolNormalized, rank } from '../demo/embed.js';
-
-test('mean pooling averages the unmasked tokens of a row and normalises the result', () => {
-  // [batch 2, seq 3, dim 2]; row 1 has tokens (3, 4), (1, 0) and a masked (100, 100)
-  const hidden = Float32Array.from([9, 9, 9, 9, 9, 9, 3, 4, 1, 0, 100, 100]);
-  const v = meanPoolNormalized(hidden, [1, 1, 0], 1, 2);
-  const norm = Math.hypot(2, 2);
-  assert.deepEqual(Array.from(v), [2 / norm, 2 / norm].map(Math.fround));
-});
+import { Embedder, rank } from '../demo/embed.js';
 
 test('ranking puts the highest dot product first and keeps k results', () => {
   const vectors = [[1, 0], [0, 1], [Math.SQRT1_2, Math.SQRT1_2]].map((v) => Float32Array.from(v));
@@ -16,28 +8,30 @@ test('ranking puts the highest dot product first and keeps k results', () => {
   assert.deepEqual(hits.map((h) => h.index), [1, 2]);
 });
 
-test('the embedder pads a short last batch and feeds only the session inputs', async () => {
+test('the embedder pads a short last batch, feeds only the session inputs and mean-pools under the mask', async () => {
   const fed = [];
+  const vocab = { '[PAD]': 0, '[UNK]': 1, '[CLS]': 2, '[SEP]': 3, abc: 4, de: 5, f: 6 };
+  const tokenizerJson = { model: { type: 'WordPiece', vocab, unk_token: '[UNK]' }, normalizer: { type: 'BertNormalizer' } };
   const session = {
-    bundle: { manifest: { inputs: [{ name: 'input_ids', shape: [2, 4] }, { name: 'attention_mask', shape: [2, 4] }] } },
-    inputNames: ['input_ids', 'attention_mask'],
-    outputNames: ['last_hidden_state'],
+    bundle: { manifest: { inputs: [{ name: 'input_ids', shape: [2, 4] }, { name: 'attention_mask', shape: [2, 4] }],
+      outputs: [{ name: 'last_hidden_state', shape: [2, 4, 2] }] } },
     run: async (feeds) => {
       fed.push(feeds);
-      return { last_hidden_state: { dims: [2, 4, 1], data: Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1]) } };
+      // token embeddings (id, 1) per position: the mean over [CLS] word [SEP] is ((2 + w + 3) / 3, 1)
+      const ids = Array.from(feeds.input_ids.data, Number);
+      return { last_hidden_state: { dims: [2, 4, 2], data: Float32Array.from(ids.flatMap((id) => [id, 1])) } };
     },
   };
-  const tokenizer = {
-    encode: (text, n) => ({
-      inputIds: Array(n).fill(text.length), attentionMask: [1, 1, 0, 0], tokenTypeIds: Array(n).fill(0),
-    }),
-  };
-  class Tensor { constructor(type, data, dims) { Object.assign(this, { type, data, dims }); } }
-  const out = await new Embedder(session, tokenizer, Tensor).embed(['abc', 'de', 'f']);
+  const out = await new Embedder(session, tokenizerJson).embed(['abc', 'de', 'f']);
   assert.equal(out.length, 3);
   assert.equal(fed.length, 2);
   assert.deepEqual(Object.keys(fed[1]), ['input_ids', 'attention_mask']);
-  assert.deepEqual(fed[1].input_ids.data.slice(0, 4), [1, 1, 1, 1]);
-  assert.deepEqual(fed[1].input_ids.data.slice(4), [0, 0, 0, 0]); // the padding row is an empty text
+  assert.deepEqual(Array.from(fed[1].input_ids.data, Number), [2, 6, 3, 0, 2, 3, 0, 0]); // then an empty text pads
   assert.deepEqual(fed[1].input_ids.dims, [2, 4]);
+  const mean = (w) => [(2 + w + 3) / 3, 1];
+  out.forEach((v, i) => {
+    const [x, y] = mean([4, 5, 6][i]);
+    const norm = Math.hypot(x, y);
+    assert.ok(Math.abs(v[0] - x / norm) < 1e-6 && Math.abs(v[1] - y / norm) < 1e-6, `text ${i}: ${Array.from(v)}`);
+  });
 });
