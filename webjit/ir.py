@@ -85,6 +85,7 @@ class Graph:
                 live.update(i for i in n.inputs if i)
         self.nodes = kept[::-1]
         live.update(self.inputs)
+        live.update(o for n in kept for o in n.outputs if o)  # a kept node's unread outputs keep their shapes
         self.values = {k: v for k, v in self.values.items() if k in live}
 
     def dump(self) -> str:
