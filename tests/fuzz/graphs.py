@@ -475,8 +475,9 @@ def rows(g, rng, t):
         op = str(rng.choice(ops_))
         axis = int(rng.integers(len(s)))
         n = s[axis]
-        bound = {"ReduceL1": t.bound * n, "ReduceSumSquare": t.bound ** 2 * n, "ReduceProd": t.bound ** n,
-                 "ReduceL2": t.bound * np.sqrt(n), "ReduceLogSumExp": t.bound + np.log(n)}[op]
+        bound = {"ReduceL1": lambda: t.bound * n, "ReduceSumSquare": lambda: t.bound ** 2 * n,
+                 "ReduceProd": lambda: float(np.power(np.float64(t.bound), n)),  # inf past float64, not an error
+                 "ReduceL2": lambda: t.bound * np.sqrt(n), "ReduceLogSumExp": lambda: t.bound + np.log(n)}[op]()
         if bound > 1e5 or (op == "ReduceLogSumExp" and t.bound > 50):
             return None
         return g.add(op, [t, g.ints([axis])], t.dtype, s[:axis] + (1,) + s[axis + 1:], bound, keepdims=1)

@@ -74,3 +74,15 @@ def test_batched_one_row_matmuls_use_the_gemv_form_per_batch():
     x, w = f32(rng, 3, 1, 40), f32(rng, 3, 40, 300)
     nodes = [node("MatMul", ["x", "w"], ["y"])]
     check_wasm(make_model(nodes, {"x": x}, {"y": F}, {"w": w}), {"x": x}, expect_kinds=["matmul"])
+
+
+def test_one_row_matmuls_read_reversed_operands():
+    """A and B through negative strides (Slices with step -1) into the gemv forms: memarg offsets cannot be negative,
+    so a step's rows must be addressed by adding to the pointer."""
+    rng = np.random.default_rng(7)
+    x, w = f32(rng, 1, 40), f32(rng, 40, 33)
+    rev = lambda name, out, axis: node("Slice", [name, f"{out}_s", f"{out}_e", f"{out}_a", f"{out}_t"], [out])  # noqa: E731
+    consts = {"xr_s": np.array([-1]), "xr_e": np.array([-100]), "xr_a": np.array([1]), "xr_t": np.array([-1]),
+              "wr_s": np.array([-1]), "wr_e": np.array([-100]), "wr_a": np.array([0]), "wr_t": np.array([-1])}
+    nodes = [rev("x", "xr", 1), rev("w", "wr", 0), node("MatMul", ["xr", "wr"], ["y"])]
+    check_wasm(make_model(nodes, {"x": x}, {"y": F}, {"w": w, **consts}), {"x": x})
