@@ -54,14 +54,25 @@ def differ(name: str, got, want) -> str | None:
             f"first at {list(map(int, i))}: got {g[i]!r}, expected {w[i]!r}")
 
 
+def nudge(feeds: dict) -> dict:
+    """The feeds with every float value moved by one part in a million (seeded: the same every time)."""
+    rng = np.random.default_rng(0)
+    return {n: (v * (1 + 1e-6 * rng.standard_normal(v.shape))).astype(v.dtype) if v.dtype.kind == "f" else v
+            for n, v in feeds.items()}
+
+
 def failure(model: onnx.ModelProto, feeds: dict, backends=BACKENDS) -> tuple[str, dict] | None:
     """(a one-line description, the plan's kernel kinds) of what goes wrong, or None. Kinds also when it passes."""
     import webjit
     from webjit.errors import WebjitError
     try:
         want = reference(model, feeds)
+        nudged = reference(model, nudge(feeds))
     except Exception as e:  # noqa: BLE001 - onnxruntime rejects the graph: the generator's bug, reported as such
         return f"generator: onnxruntime rejects the graph: {str(e).splitlines()[0][:250]}", {}
+    # an output that moves beyond the tolerance when the inputs move by a millionth is rounding noise the graph
+    # amplifies (say, a normalisation of a row that is constant): no engine owes the reference's noise
+    want = {name: w for name, w in want.items() if not differ(name, nudged[name], w)}
     with tempfile.TemporaryDirectory(prefix="webjit-fuzz-") as tmp:
         path = Path(tmp) / "model.onnx"
         onnx.save(model, str(path))
