@@ -52,7 +52,13 @@ def _epilogue_leaf(c, name: str, slot: int, out_shape, logical) -> dict:
     with the same elements (a reshape fused through, see fuse._epilogue_target)."""
     if tuple(out_shape) == tuple(logical):
         return leaf(c, name, slot, out_shape)
-    view = c.view(name).expand(tuple(out_shape)).reshape(tuple(logical))
+    view, shape = c.view(name), tuple(c.shape(name))
+    extra = len(shape) - len(out_shape)
+    if extra > 0 and all(d == 1 for d in shape[:extra]):
+        # an input of the epilogue before a reshape that dropped leading 1s (Gemm's C [1, N], then Squeeze):
+        # those dims broadcast, so drop them before expanding to the fused output
+        view = view.reshape(shape[extra:])
+    view = view.expand(tuple(out_shape)).reshape(tuple(logical)) if view is not None else None
     if view is None:
         raise c.unsupported(f"epilogue input '{name}' cannot be re-indexed from {list(out_shape)} to {list(logical)}")
     return {"slot": slot, "dtype": c.dtype(name), "access": view.access(tuple(logical))}
