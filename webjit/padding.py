@@ -19,8 +19,8 @@ MASK = "attention_mask"
 
 
 def _dql_seq_axes(model, symbol_input: str, size: int) -> dict[str, int]:
-    """Per DynamicQuantizeLinear input, the axis that follows the inputs' sequence length (found by inferring the
-    shapes at two lengths), when it is axis 1."""
+    """Per DynamicQuantizeLinear input whose axis 1 follows the inputs' sequence length (found by inferring the
+    shapes at two lengths), its rank."""
     import onnx
     from onnx import shape_inference
 
@@ -48,7 +48,7 @@ def _dql_seq_axes(model, symbol_input: str, size: int) -> dict[str, int]:
             continue
         moved = [i for i, (x, y) in enumerate(zip(dims, other)) if x == size and y == size + 1]
         if moved == [1] and dims[0] in (1, None):
-            axes[name] = 1
+            axes[name] = len(dims)
     return axes
 
 
@@ -83,13 +83,12 @@ def masked_quantization(model_path, inputs: list[str], size: int):
 
     mask_f = fresh("webjit_padding/mask")
     added = [helper.make_node("Cast", [MASK], [mask_f], to=onnx.TensorProto.FLOAT, name=fresh("webjit_padding/cast"))]
-    ranks = {}
     by_rank: dict[int, str] = {}
     rewritten = []
     for node in g.node:
         if node.op_type == "DynamicQuantizeLinear" and node.input[0] in axes:
             x = node.input[0]
-            rank = ranks.setdefault(x, _rank(model, x))
+            rank = axes[x]
             if rank not in by_rank:  # [batch, seq] -> [batch, seq, 1, ...] to broadcast over the other axes
                 axes_name = fresh("webjit_padding/axes")
                 g.initializer.append(onnx.numpy_helper.from_array(np.arange(2, rank, dtype=np.int64), axes_name))
@@ -106,12 +105,3 @@ def masked_quantization(model_path, inputs: list[str], size: int):
         out = Path(tmp) / Path(model_path).name
         onnx.save(model, str(out), save_as_external_data=model.ByteSize() > 1_900_000_000)
         yield out
-
-
-def _rank(model, name: str) -> int:
-    from onnx import shape_inference
-    m = shape_inference.infer_shapes(model)
-    for v in list(m.graph.value_info) + list(m.graph.input):
-        if v.name == name:
-            return len(v.type.tensor_type.shape.dim)
-    return 3
