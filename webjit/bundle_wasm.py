@@ -74,11 +74,13 @@ def write_wasm(plans: list[Plan], writer, weights: list[dict], indices: list[dic
     for plan, index, own_loaded in zip(plans, indices, loaded):
         retargeted = {simd: retarget(plan, REGISTERS, simd == "relaxed") for simd in ("relaxed", "fixed")}
         own = {n: placed[index[n]] for n in used_weights(plan)} | own_loaded
-        by_simd = {simd: layout(p, MAX_THREADS, own, at) for simd, p in retargeted.items()}
-        if by_simd["fixed"] != by_simd["relaxed"]:
-            raise WebjitError("internal: the relaxed and fixed SIMD forms of the plan lay out memory differently")
+        # one layout for both forms: the relaxed form's space holds every tile of the fixed one (and the integer
+        # forms), so its scratch is enough for both
+        lay, fixed = (layout(retargeted[simd], MAX_THREADS, own, at) for simd in ("relaxed", "fixed"))
+        if fixed.offsets != lay.offsets or fixed.scratch_per_thread > lay.scratch_per_thread:
+            raise WebjitError("internal: the fixed SIMD form of the plan does not fit the relaxed form's layout")
         forms.append(retargeted)
-        lays.append(by_simd["relaxed"])
+        lays.append(lay)
     selects = [ceil_div(lay.size, ALIGN) * ALIGN for lay in lays]  # each class's table of chosen variants
     size = max(sel + 4 * len(plan.kernels) + ALIGN for sel, plan in zip(selects, plans))
     sections = []

@@ -34,6 +34,7 @@ from .errors import UnsupportedOp
 from .lower import KernelSpec
 from .plan import Plan, nbytes
 from .space import Variant, ceil_div
+from .space_wasm import i8_row
 from .tensor import f32
 
 TEMPLATES = Path(__file__).parent / "templates_wasm"
@@ -270,6 +271,9 @@ def scratch_bytes(spec: KernelSpec, variant: Variant) -> int:
     """Per-thread scratch: the packed block of B (matmul) or the block's sums (its gemv form), the score rows
     (attention)."""
     v, p = variant.v, spec.params
+    if spec.kind == "matmul" and v.get("dot"):  # the two byte planes of A's block, B's block, -za * column sums
+        row = i8_row(p, v)
+        return 2 * p["M"] * row + 4 * row * v["NR"] + 16 * v["NR"]
     if spec.kind == "matmul":
         return 4 * v["NB"] + 16 if "NB" in v else 16 * v["NR"] * min(v["KB"], p["K"])
     if spec.kind == "attention":

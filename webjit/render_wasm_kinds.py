@@ -14,6 +14,7 @@ from .tensor import F32_MAX, F32_TINY, f32, prod
 from .errors import UnsupportedOp
 from .render_wasm import REDUCE, TYPES, expressions, literal, scalar
 from .space import ceil_div
+from .space_wasm import i8_row
 from .views import contiguous_strides
 
 
@@ -122,9 +123,18 @@ def gemv(p, v, inb, outb) -> dict:
             "leaves": _leaves(p, inb, r), "lines": lines, "coords_used": coords}
 
 
+def matmul_i8(p, v, inb, outb) -> dict:
+    """A matmul of uint8 A and int8 B summed in int32 (matmul_i8.wat.j2): as `matmul`, and the rows of the byte
+    planes its K block of A is split into."""
+    return {**matmul(p, v, inb, outb), "KBP": i8_row(p, v)}
+
+
 def form(kind: str, variant: dict) -> str:
-    """The template a kernel's variant renders with: a matmul's gemv variants (NB) have their own."""
-    return "gemv" if kind == "matmul" and "NB" in variant else kind
+    """The template a kernel's variant renders with: a matmul's gemv variants (NB) and its integer variants (dot)
+    have their own."""
+    if kind == "matmul" and "NB" in variant:
+        return "gemv"
+    return "matmul_i8" if kind == "matmul" and variant.get("dot") else kind
 
 
 def _quant(p, inb) -> dict | None:
@@ -133,7 +143,10 @@ def _quant(p, inb) -> dict | None:
     if q is None:
         return None
     row = q["NP"] * q["bits"] // 8
+    qa = q.get("aint")
+    aint = qa and {"zero": qa["zero"], "base": inb[qa["slot"]] + 4 * qa["offset"] if qa["slot"] is not None else None}
     return {"bits": q["bits"], "signed": q["signed"], "bs": q["bs"], "row": row, "zero": literal(q["zero"], "float32"),
+            "aint": aint,
             "zp": {"base": inb[q["zp"]], "row": row} if q["zp"] is not None else None,
             "scale": {"base": inb[q["scale"]], "row": 4 * q["NS"]} if q["scale"] is not None else None}
 
@@ -252,4 +265,5 @@ def scatter_nd(p, v, inb, outb) -> dict:
 
 KINDS = {"elementwise": elementwise, "concat": concat, "matmul": matmul, "attention": attention, "norm": norm,
          "softmax": softmax, "reduce": reduce, "gather": gather, "gather_elements": gather_elements,
-         "gather_nd": gather_nd, "cumsum": cumsum, "scatter_nd": scatter_nd, "gemv": gemv}
+         "gather_nd": gather_nd, "cumsum": cumsum, "scatter_nd": scatter_nd, "gemv": gemv,
+         "matmul_i8": matmul_i8}

@@ -32,6 +32,16 @@ WASM_MATMUL_UNROLL = [1, 4]
 # block of B (KB x 4NR) plus the strip of A (MR x KB) fit L1; the tile is no more than twice the padded problem;
 # and, among K blocks that cover all of K, only the smallest.
 
+# --- matmul, integer form (matmul_i8.wat.j2): a matmul of uint8 A and int8 B (MatMulInteger with constant weights)
+# also has a form that sums byte products with i32x4.relaxed_dot_i8x16_i7x16_add_s, 16 a step; it comes first for
+# such kernels, in the relaxed SIMD form only. Each accumulator has a hi and a lo half. V8 keeps one v128 register
+# for itself, so a tile that needs all 16 spills (3 x 2 ran 2.0 against 1.1 ms for 1 x 4 at 128 x 384 x 1536).
+WASM_I8_TILES = [(1, 4), (2, 2), (6, 1), (4, 1), (1, 3), (3, 1)]
+WASM_I8_KB = [256, 1024]
+WASM_I8_PLANES = 1 << 20  # the two byte planes of A's K block (M x KB each) stay within this many bytes
+# Kept if the 2 MR*NR accumulators + NR columns of B + the 2 broadcast halves of A fit the registers but one; and,
+# among K blocks that cover all of K, only the smallest.
+
 # --- gemv: a matmul of one row (decode steps) also has the form of gemv.wat.j2, blocks of NB columns whose sums
 # wait in scratch while B streams through row by row; it comes first for such kernels. Kept if B is contiguous
 # along n and unquantized, and the block is no more than twice the padded N.
@@ -78,6 +88,29 @@ def matmul_space(m: int, n: int, k: int, registers: int = REGISTERS) -> list[Var
     return out
 
 
+def i8_row(p: dict, v: dict) -> int:
+    """Bytes per row of matmul_i8's A planes: the K block, rounded up to 16."""
+    return ceil_div(min(v["KB"], p["K"]), 16) * 16
+
+
+def i8_space(p: dict, registers: int = REGISTERS) -> list[Variant]:
+    """The integer forms of a matmul of uint8 A and int8 B, the default first."""
+    q = p.get("quant")
+    if not q or not q.get("aint") or q["bits"] != 8 or not q["signed"] or q["scale"] is not None or q["zp"] is not None:
+        return []
+    m, n, k = p["M"], p["N"], p["K"]
+    out = []
+    for mr, nr in WASM_I8_TILES:
+        regs = 2 * mr * nr + nr + 2
+        if regs >= registers or mr > 2 * _pad(m, 4) or 4 * nr > 2 * _pad(n, 4):
+            continue
+        blocks = [kb for kb in WASM_I8_KB if 2 * m * min(kb, k) <= WASM_I8_PLANES] or WASM_I8_KB[:1]
+        covering = [kb for kb in blocks if kb >= k]
+        blocks = [kb for kb in blocks if kb < k] + covering[:1]
+        out += [_variant(regs, dot=1, MR=mr, NR=nr, KB=kb, relaxed=1) for kb in blocks]
+    return out
+
+
 def gemv_space(p: dict) -> list[Variant]:
     """The gemv forms of a one-row matmul, the default first: the widest block that leaves GEMV_UNITS blocks (the
     narrowest where none does), R = 8."""
@@ -111,9 +144,10 @@ def space(spec, registers: int = REGISTERS, relaxed: bool = True) -> tuple[Varia
     """The WebAssembly variants of one kernel, default first. relaxed=False keeps only the fixed-SIMD forms."""
     p = spec.params
     if spec.kind == "matmul":
-        gemv = gemv_space(p)
-        out = gemv + matmul_space(p["M"], p["N"], p["K"], registers)
-        default = {"NB": gemv[0].v["NB"], "R": gemv[0].v["R"]} if gemv else {"MR": 6, "NR": 2, "KB": 512, "U": 1}
+        gemv, i8 = gemv_space(p), i8_space(p, registers)
+        out = gemv + i8 + matmul_space(p["M"], p["N"], p["K"], registers)
+        default = ({"NB": gemv[0].v["NB"], "R": gemv[0].v["R"]} if gemv else dict(i8[0].v) if i8 and relaxed else
+                   {"MR": 6, "NR": 2, "KB": 512, "U": 1})
     elif spec.kind == "attention":
         out = attention_space(p["M"], registers)
         default = {"BQ": 2, "EV": 4}

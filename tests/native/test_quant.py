@@ -1,6 +1,6 @@
 """Quantization ops against onnxruntime on awkward shapes, every WGSL variant: DequantizeLinear, QuantizeLinear
 (per tensor and per axis, int8 and uint8), DynamicQuantizeLinear and MatMulInteger (zero points per tensor and per
-column). The WebAssembly backend runs the same cases (tests/wasm/test_wasm_quant.py)."""
+column; the integer form of uint8 A, whose WebAssembly variants sum byte products). The WebAssembly backend runs the same cases (tests/wasm/test_wasm_quant.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -88,6 +88,24 @@ def dynamic_quantized_linear_layer(rng):
     return make_model(nodes, {"x": x}, {"y": F}, inits), {"x": x}, {"atol": 1e-4, "rtol": 1e-5}
 
 
+def matmul_integer_of_bytes_on_awkward_shapes(rng):
+    """The integer form (uint8 A with its zero point given at run time, B - zero point within int8): K over the
+    K blocks and not a multiple of 4, N and M off every tile, a batch; B uint8 centered on 128."""
+    a, za = u8(rng, 2, 13, 1030), np.array(77, np.uint8)
+    inits = {"b": u8(rng, 1030, 21), "zb": np.array(128, np.uint8)}
+    model = make_model([node("MatMulInteger", ["a", "b", "za", "zb"], ["y"])], {"a": a, "za": za}, {"y": np.int32},
+                       inits)
+    return model, {"a": a, "za": za}, {}
+
+
+def matmul_integer_of_bytes_with_extreme_values(rng):
+    """Every A byte 255 or 0 against B bytes -128 / 127, a constant zero point of A: the largest products, exact."""
+    a = (rng.integers(0, 2, (9, 67)) * 255).astype(np.uint8)
+    inits = {"b": np.where(rng.integers(0, 2, (67, 6)) == 1, 127, -128).astype(np.int8), "za": np.array(3, np.uint8)}
+    model = make_model([node("MatMulInteger", ["a", "b", "za"], ["y"])], {"a": a}, {"y": np.int32}, inits)
+    return model, {"a": a}, {}
+
+
 def gather_of_a_uint8_table_then_dequantize(rng):
     """The embedding form quantize_dynamic writes: Gather rows of a uint8 table, then DequantizeLinear them."""
     ids = rng.integers(-50, 50, (2, 7)).astype(np.int64)
@@ -105,7 +123,8 @@ def gather_of_a_dequantized_int8_table(rng):
 
 QUANT = [gather_of_a_uint8_table_then_dequantize, gather_of_a_dequantized_int8_table, dequantize_per_tensor_uint8, dequantize_per_axis_int8, quantize_per_tensor_uint8_with_ties_and_saturation,
          quantize_per_axis_int8, dynamic_quantize_linear, dynamic_quantize_linear_of_positive_and_zero_inputs,
-         matmul_integer_batched_per_column, matmul_integer_without_zero_points, dynamic_quantized_linear_layer]
+         matmul_integer_batched_per_column, matmul_integer_without_zero_points, dynamic_quantized_linear_layer,
+         matmul_integer_of_bytes_on_awkward_shapes, matmul_integer_of_bytes_with_extreme_values]
 
 
 @pytest.mark.native

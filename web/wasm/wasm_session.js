@@ -30,6 +30,11 @@ import { generate } from '../generate.js';
 const DEFAULT_MAX_THREADS = 4;
 const TARGET_MS = 2; // a timed call of `steps` should last at least this long
 const MAX_REPS = 64;
+// A candidate's first calls run code V8 compiled lazily with its baseline compiler (Liftoff), several times slower
+// than what it tiers up to after a call or two: warm-up calls go on until one is no faster than SETTLED times the
+// one before, WARM_CALLS at most, so that no candidate is judged by its baseline code.
+const WARM_CALLS = 4;
+const SETTLED = 0.8;
 
 /** Web Workers that each call the module's run(t, nt) over one shared memory. */
 class Workers {
@@ -241,8 +246,9 @@ export class WasmSession {
   }
 
   /**
-   * Median milliseconds of candidate v of kernel k: one warm-up call, then `repeats` calls of enough steps to last
-   * TARGET_MS (none when the warm-up is over SLOWER times `best`). Leaves candidate v chosen.
+   * Median milliseconds of candidate v of kernel k: warm-up calls until the time settles (WARM_CALLS), then
+   * `repeats` calls of enough steps to last TARGET_MS (none when the warm-up is over SLOWER times `best`). Leaves
+   * candidate v chosen.
    * @param {any} c
    * @param {number} k
    * @param {number} v
@@ -258,7 +264,13 @@ export class WasmSession {
       else /** @type {any[]} */ (this._instances)[c.index].steps(k, reps, 0, 1);
       return (performance.now() - t) / reps;
     };
-    const warm = await time(1);
+    let warm = await time(1);
+    for (let i = 1; i < WARM_CALLS; i++) {
+      const next = await time(1);
+      const settled = next > SETTLED * warm;
+      warm = Math.min(warm, next);
+      if (settled) break;
+    }
     if (warm > SLOWER * best) return warm;
     const reps = Math.min(MAX_REPS, Math.max(1, Math.ceil(TARGET_MS / Math.max(warm, 1e-3))));
     const times = [];

@@ -15,7 +15,7 @@ type's range. Integer products summed in float32 are exact while every partial s
 from __future__ import annotations
 
 from ..ir import Graph, Node
-from ..tensor import INT_RANGE, Tensor
+from ..tensor import INT_RANGE, Tensor, prod
 from .quant_pack import nibbles, pack, padded_columns, transposed_bytes
 from .rewrite import Rewriter, reorder_and_prune
 
@@ -192,16 +192,30 @@ def decompose_quant(g: Graph) -> None:
 
 
 def _qmatmul(r: Rewriter, n: Node, a: str, out: str, w: Tensor, *, bits: int, signed: bool, bs: int,
-             scale: Tensor | None = None, zp: Tensor | None = None, zero: float = 0.0) -> Node:
-    """A QMatMul node: inputs A, the packed B words, then the scales and packed zero points where they exist."""
+             scale: Tensor | None = None, zp: Tensor | None = None, zero: float = 0.0, za: str | None = None,
+             aint: bool = False) -> Node:
+    """A QMatMul node: inputs A, the packed B words, then the scales, packed zero points and A's zero point where
+    they exist. aint: A holds the uint8 values themselves (MatMulInteger), to be centered on za by the kernel."""
     inputs = [a, r.new_const(f"{n.name}_qweight", w)]
     if scale is not None:
         inputs.append(r.new_const(f"{n.name}_qscale", scale))
     if zp is not None:
         inputs.append(r.new_const(f"{n.name}_qzero", zp))
+    if za is not None:
+        inputs.append(za)
     attrs = {"bits": bits, "signed": signed, "bs": bs, "scale": scale is not None, "zp": zp is not None,
-             "zero": float(zero), "operands": len(inputs)}
+             "zero": float(zero), "za": za is not None, "aint": aint, "operands": len(inputs)}
     return Node("QMatMul", n.name, inputs, [out], attrs)
+
+
+def _centered_int8(b: Tensor, zero: int) -> bytes | None:
+    """The bytes of B - zero as int8 (B int8 or uint8), or None where some value does not fit."""
+    data = b.tobytes()
+    signed = [v - 256 if b.dtype == "int8" and v >= 128 else v for v in range(256)]  # byte -> its value
+    present = [signed[v] for v in set(data)] or [0]
+    if min(present) - zero < -128 or max(present) - zero > 127:
+        return None
+    return data.translate(bytes((x - zero) & 0xFF for x in signed))
 
 
 def _from_matmul_integer(r: Rewriter, n: Node) -> list[Node] | None:
@@ -210,7 +224,6 @@ def _from_matmul_integer(r: Rewriter, n: Node) -> list[Node] | None:
     if b.const is None or len(b.shape) != 2 or (zb is not None and (zb.const is None or zb.const.size not in (1, b.shape[1]))):
         return None
     k, cols = b.shape
-    a2, na = _operand_a(r, n)
     zero, zp = 0.0, None
     if zb is not None and zb.const.size == 1:
         zero = float(zb.const.item(0))
@@ -218,8 +231,18 @@ def _from_matmul_integer(r: Rewriter, n: Node) -> list[Node] | None:
         zp = pack(zb.const.tobytes(), 1, cols, 8)
     y = r.g.values[n.outputs[0]]
     acc = r.new_value(f"{n.name}_acc", y, dtype=F)
-    mm = _qmatmul(r, n, a2, acc, pack(b.const.tobytes(), k, cols, 8), bits=8, signed=b.dtype == "int8", bs=k,
-                  zp=zp, zero=zero)
+    za = n.input(2) or None
+    centered_b = _centered_int8(b.const, int(zero)) if zp is None else None
+    if (r.g.values[n.inputs[0]].dtype == "uint8" and centered_b is not None
+            and (za is None or prod(r.g.values[za].shape) == 1)):
+        # the integer form: A's uint8 values and zero point go to the kernel as they are, B - zero as int8, so
+        # that a backend can multiply bytes (templates_wasm/matmul_i8.wat.j2)
+        na, mm = [], _qmatmul(r, n, n.inputs[0], acc, pack(centered_b, k, cols, 8), bits=8, signed=True, bs=k,
+                              za=za, aint=True)
+    else:
+        a2, na = _operand_a(r, n)
+        mm = _qmatmul(r, n, a2, acc, pack(b.const.tobytes(), k, cols, 8), bits=8, signed=b.dtype == "int8", bs=k,
+                      zp=zp, zero=zero)
     c = _Code(r, len(y.shape))
     c.line("int32", "Cast", c.arg(acc))  # exact: the sum is an integer (below 2^24 in magnitude, see the module)
     return [*na, mm, c.node(f"{n.name}_int", n.outputs[0])]

@@ -16,12 +16,12 @@ from .elementwise import bindings
 from .matmul import _epilogue_leaf, matmul_space
 
 
-def QMatMul(c, *, bits, signed, bs, scale, zp, zero, operands, epilogue=None):
+def QMatMul(c, *, bits, signed, bs, scale, zp, zero, operands, za=False, aint=False, epilogue=None):
     from . import KernelSpec
     from ..fuse.quant_pack import row_length
     ins = c.node.inputs
     a, w, rest = ins[0], ins[1], ins[operands:]
-    if c.dtype(a) != "float32":
+    if c.dtype(a) != ("uint8" if aint else "float32"):
         raise c.unsupported(f"QMatMul on {c.dtype(a)}")
     out = c.node.outputs[0]
     va = c.view(a)
@@ -31,11 +31,19 @@ def QMatMul(c, *, bits, signed, bs, scale, zp, zero, operands, epilogue=None):
     n = c.shape(out)[-1] if len(c.shape(out)) else 1
     batch = tuple(va.shape[:-2])
     nb = prod(batch)
-    names = [a, w] + ([ins[2]] if scale else []) + ([ins[2 + scale]] if zp else []) + list(rest)
+    zname = ins[2 + scale + zp] if za else None
+    zconst = c.g.const(zname) if zname else None
+    names = [a, w] + ([ins[2]] if scale else []) + ([ins[2 + scale]] if zp else []) + (
+        [zname] if zname and zconst is None else []) + list(rest)
     bases, slots = bindings(c, names)
     np_ = row_length(n, bits)
     quant = {"bits": bits, "signed": bool(signed), "bs": bs, "NP": np_, "NS": -(-n // 4) * 4, "zero": float(zero),
              "scale": slots[2] if scale else None, "zp": slots[2 + scale] if zp else None}
+    if aint:
+        # A holds uint8 values (as int32 elements); the sum is over (A - za) * B, za one number
+        quant["aint"] = {"zero": int(zconst.item(0)) if zconst is not None else 0,
+                         "slot": slots[2 + scale + zp] if zname and zconst is None else None,
+                         "offset": c.view(zname).access(()).offset if zname and zconst is None else 0}
     params = {"batch": list(batch), "M": m, "N": n, "K": k,
               "a": {"slot": slots[0], "access": va.access(batch + (m, k))},
               "b": {"slot": slots[1], "access": Access(0, (0,) * len(batch) + (np_, 1))},
