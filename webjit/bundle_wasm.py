@@ -47,7 +47,11 @@ def _kernels(plan: Plan, candidates: dict[str, dict]) -> list[dict]:
     for k in plan.kernels:
         keys = {simd: [v.key for v in vs] for simd, vs in candidates[k.name].items()}
         group = groups.setdefault((k.kind, repr(sorted(k.params.items())), repr(keys)), len(groups))
-        out.append({"name": k.name, "group": group, "flops": int(k.flops), "variants": keys})
+        record = {"name": k.name, "group": group, "flops": int(k.flops), "variants": keys}
+        unsigned = [i for i, v in enumerate(candidates[k.name]["relaxed"]) if v.v.get("dot") == 2]
+        if unsigned:  # relaxed candidates for engines whose relaxed dot reads unsigned bytes (never the first)
+            record["unsignedDot"] = unsigned
+        out.append(record)
     return out
 
 
@@ -72,7 +76,8 @@ def write_wasm(plans: list[Plan], writer, weights: list[dict], indices: list[dic
             loaded[-1][name], at = at, ceil_div(at + max(size, 4), ALIGN) * ALIGN
     forms, lays = [], []
     for plan, index, own_loaded in zip(plans, indices, loaded):
-        retargeted = {simd: retarget(plan, REGISTERS, simd == "relaxed") for simd in ("relaxed", "fixed")}
+        retargeted = {simd: retarget(plan, REGISTERS, relaxed=simd == "relaxed", unsigned_dot=simd == "relaxed")
+                      for simd in ("relaxed", "fixed")}
         own = {n: placed[index[n]] for n in used_weights(plan)} | own_loaded
         # one layout for both forms: the relaxed form's space holds every tile of the fixed one (and the integer
         # forms), so its scratch is enough for both

@@ -273,7 +273,7 @@ def scratch_bytes(spec: KernelSpec, variant: Variant) -> int:
     v, p = variant.v, spec.params
     if spec.kind == "matmul" and v.get("dot"):  # the two byte planes of A's block, B's block, -za * column sums
         row = i8_row(p, v)
-        return 2 * p["M"] * row + 4 * row * v["NR"] + 16 * v["NR"]
+        return (1 if v["dot"] == 2 else 2) * p["M"] * row + 4 * row * v["NR"] + 16 * v["NR"]
     if spec.kind == "matmul":
         return 4 * v["NB"] + 16 if "NB" in v else 16 * v["NR"] * min(v["KB"], p["K"])
     if spec.kind == "attention":

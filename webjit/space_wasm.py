@@ -11,6 +11,7 @@ runs on engines without relaxed SIMD. Other kinds have no multiply-accumulate lo
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import zip_longest
 
 from .tensor import prod
 
@@ -38,6 +39,9 @@ WASM_MATMUL_UNROLL = [1, 4]
 # for itself, so a tile that needs all 16 spills (3 x 2 ran 2.0 against 1.1 ms for 1 x 4 at 128 x 384 x 1536).
 WASM_I8_TILES = [(1, 4), (2, 2), (6, 1), (4, 1), (1, 3), (3, 1)]
 WASM_I8_KB = [256, 1024]
+# dot 2: where the engine's relaxed dot reads its second operand as unsigned bytes, exactly (V8 with AVX-VNNI; the
+# runtime checks), A's bytes go in whole: one accumulator a tile element and one dot a step.
+WASM_U8_TILES = [(2, 4), (4, 2), (3, 3), (6, 2), (5, 2)]
 WASM_I8_PLANES = 1 << 20  # the two byte planes of A's K block (M x KB each) stay within this many bytes
 # Kept if the 2 MR*NR accumulators + NR columns of B + the 2 broadcast halves of A fit the registers but one; and,
 # among K blocks that cover all of K, only the smallest.
@@ -93,13 +97,14 @@ def i8_row(p: dict, v: dict) -> int:
     return ceil_div(min(v["KB"], p["K"]), 16) * 16
 
 
-def i8_space(p: dict, registers: int = REGISTERS) -> list[Variant]:
-    """The integer forms of a matmul of uint8 A and int8 B, the default first."""
+def i8_space(p: dict, registers: int = REGISTERS, unsigned_dot: bool = False) -> list[Variant]:
+    """The integer forms of a matmul of uint8 A and int8 B, the default first (dot 1); with unsigned_dot, the dot 2
+    forms too."""
     q = p.get("quant")
     if not q or not q.get("aint") or q["bits"] != 8 or not q["signed"] or q["scale"] is not None or q["zp"] is not None:
         return []
     m, n, k = p["M"], p["N"], p["K"]
-    out = []
+    split, whole = [], []
     for mr, nr in WASM_I8_TILES:
         regs = 2 * mr * nr + nr + 2
         if regs >= registers or mr > 2 * _pad(m, 4) or 4 * nr > 2 * _pad(n, 4):
@@ -107,8 +112,18 @@ def i8_space(p: dict, registers: int = REGISTERS) -> list[Variant]:
         blocks = [kb for kb in WASM_I8_KB if 2 * m * min(kb, k) <= WASM_I8_PLANES] or WASM_I8_KB[:1]
         covering = [kb for kb in blocks if kb >= k]
         blocks = [kb for kb in blocks if kb < k] + covering[:1]
-        out += [_variant(regs, dot=1, MR=mr, NR=nr, KB=kb, relaxed=1) for kb in blocks]
-    return out
+        split += [_variant(regs, dot=1, MR=mr, NR=nr, KB=kb, relaxed=1) for kb in blocks]
+    for mr, nr in WASM_U8_TILES if unsigned_dot else []:
+        regs = mr * nr + nr + 1
+        if regs >= registers or mr > 2 * _pad(m, 4) or 4 * nr > 2 * _pad(n, 4):
+            continue
+        blocks = [kb for kb in WASM_I8_KB if m * min(kb, k) <= WASM_I8_PLANES] or WASM_I8_KB[:1]
+        covering = [kb for kb in blocks if kb >= k]
+        blocks = [kb for kb in blocks if kb < k] + covering[:1]
+        whole += [_variant(regs, dot=2, MR=mr, NR=nr, KB=kb, relaxed=1) for kb in blocks]
+    # taking turns, the split default first: a bundle's first few candidates hold both kinds, so that an engine
+    # without the unsigned dot still has a choice
+    return [v for pair in zip_longest(split, whole) for v in pair if v is not None]
 
 
 def gemv_space(p: dict) -> list[Variant]:
@@ -140,11 +155,13 @@ def _work(spec) -> int:
     return prod(p["shape"])
 
 
-def space(spec, registers: int = REGISTERS, relaxed: bool = True) -> tuple[Variant, ...]:
-    """The WebAssembly variants of one kernel, default first. relaxed=False keeps only the fixed-SIMD forms."""
+def space(spec, registers: int = REGISTERS, relaxed: bool = True, unsigned_dot: bool = False) -> tuple[Variant, ...]:
+    """The WebAssembly variants of one kernel, default first. relaxed=False keeps only the fixed-SIMD forms;
+    unsigned_dot adds the integer matmul forms that need an engine whose relaxed dot reads its second operand as
+    unsigned bytes (dot 2), right after the default."""
     p = spec.params
     if spec.kind == "matmul":
-        gemv, i8 = gemv_space(p), i8_space(p, registers)
+        gemv, i8 = gemv_space(p), i8_space(p, registers, unsigned_dot)
         out = gemv + i8 + matmul_space(p["M"], p["N"], p["K"], registers)
         default = ({"NB": gemv[0].v["NB"], "R": gemv[0].v["R"]} if gemv else dict(i8[0].v) if i8 and relaxed else
                    {"MR": 6, "NR": 2, "KB": 512, "U": 1})
@@ -160,13 +177,14 @@ def space(spec, registers: int = REGISTERS, relaxed: bool = True) -> tuple[Varia
     if not relaxed:
         out = [v for v in out if not v.v["relaxed"]]
 
-    def rank(v: Variant):
+    def rank(v: Variant):  # the integer forms keep their order, ahead of the others
         d = v.v
-        return (not d["relaxed"]) == relaxed, sum(d.get(k) != x for k, x in default.items())
+        return (not d["relaxed"]) == relaxed, not d.get("dot"), 0 if d.get("dot") else sum(
+            d.get(k) != x for k, x in default.items())
     return tuple(sorted(out, key=rank))
 
 
-def retarget(plan, registers: int = REGISTERS, relaxed: bool = True):
+def retarget(plan, registers: int = REGISTERS, relaxed: bool = True, unsigned_dot: bool = False):
     """The plan with each kernel's tuning space replaced by its WebAssembly space (kernels and buffers as they are),
     so that tuning and validation code written against `KernelSpec.space` works unchanged for this backend."""
-    return replace(plan, kernels=[replace(k, space=space(k, registers, relaxed)) for k in plan.kernels])
+    return replace(plan, kernels=[replace(k, space=space(k, registers, relaxed, unsigned_dot)) for k in plan.kernels])

@@ -64,3 +64,68 @@ def test_quantized_minilm_matches_onnxruntime_on_the_same_file(page, quantized, 
         assert err <= 1e-5 * span and cosine >= 0.9999, f"max abs error {err:.3e}, cosine {cosine}"
     else:
         assert err <= 0.03 * span and cosine >= 0.998, f"max abs error {err:.3e}, cosine {cosine}"
+
+
+# A q8 layer alone, its int32 sums as the output, after tuning: the winner must give onnxruntime's integers.
+RUN_INTEGER = """async ({webjit, create}) => {
+    const session = await create('/', {executionProviders: ['wasm'], wasm: {numThreads: 1}, cache: false,
+                                       tuning: {budgetMs: 60000}});
+    const ref = await webjit.loadReference(session.bundle);
+    const y = (await session.run(ref.inputs)).y;
+    const k = session.tuningReport.kernels.find((r) => r.kernel.endsWith('_matmul'));
+    return {wasm: session.wasm, tried: Object.keys(k.times), winner: k.winner, data: Array.from(y.data)};
+}"""
+
+# Before any script of the page: the engine's relaxed dot looks like one that does not read unsigned bytes (the
+# runtime's probe module, the only one this small, gets an instance whose probe says so).
+NO_UNSIGNED_DOT = """{
+  const Real = WebAssembly.Instance;
+  WebAssembly.Instance = function (module, imports) {
+    const exports = WebAssembly.Module.exports(module);
+    if (exports.length === 1 && exports[0].name === 'probe') return {exports: {probe: () => -65536}};
+    return new Real(module, imports);
+  };
+}"""
+
+
+@pytest.fixture(scope="session")
+def integer_bundle(tmp_path_factory):
+    """DynamicQuantizeLinear -> MatMulInteger (int8 weights) on shapes off every tile: M 37, K 300, N 70."""
+    import onnx
+    from onnx import TensorProto, helper as oh, numpy_helper as nh
+    from webjit.bundle import build
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((37, 300)) * 2).astype(np.float32)
+    w = rng.integers(-128, 128, (300, 70)).astype(np.int8)
+    graph = oh.make_graph([oh.make_node("DynamicQuantizeLinear", ["x"], ["q", "s", "z"]),
+                           oh.make_node("MatMulInteger", ["q", "w", "z"], ["y"])], "q8",
+                          [oh.make_tensor_value_info("x", TensorProto.FLOAT, [37, 300])],
+                          [oh.make_tensor_value_info("y", TensorProto.INT32, [37, 70])], [nh.from_array(w, "w")])
+    folder = tmp_path_factory.mktemp("q8-layer")
+    onnx.save(oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17)]), folder / "layer.onnx")
+    return build(folder / "layer.onnx", folder / "bundle", values={"x": x}, backends=("wasm",))
+
+
+@pytest.mark.parametrize("probe", ["as it is", "failing"])
+def test_the_integer_matmul_gives_onnxruntime_sums_with_and_without_the_unsigned_dot(chromium, serve, integer_bundle,
+                                                                                     probe):
+    """Where the engine's relaxed dot reads unsigned bytes, the dot2 candidates are timed too and win (one dot a
+    step instead of two); where the probe says it does not, they are never run, and a split (dot1) one wins."""
+    context = chromium.new_context()
+    if probe == "failing":
+        context.add_init_script(NO_UNSIGNED_DOT)
+    try:
+        got = run(harness.open_page(context, serve(integer_bundle)), RUN_INTEGER)
+    finally:
+        context.close()
+    want = reference(integer_bundle, "outputs")["y"]
+    np.testing.assert_array_equal(np.array(got["data"], np.int64).reshape(want.shape), want)
+    manifest = json.loads((integer_bundle / "manifest.json").read_text())
+    kernel = next(k for k in manifest["wasm"]["kernels"] if k["name"].endswith("_matmul"))
+    unsigned = {kernel["variants"]["relaxed"][i] for i in kernel["unsignedDot"]}
+    assert got["wasm"]["simd"] == "relaxed" and unsigned and all("dot2" in key for key in unsigned)
+    if probe == "failing" or not got["wasm"]["unsignedDot"]:
+        assert probe == "as it is" or got["wasm"]["unsignedDot"] is False
+        assert not unsigned & set(got["tried"]) and "dot1" in got["winner"], (got["tried"], got["winner"])
+    else:  # an engine that has it (V8 with AVX-VNNI)
+        assert unsigned <= set(got["tried"]) and got["winner"] in unsigned, (got["tried"], got["winner"])

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chosenFrom, groups, tableEntries, tunerKernels } from '../wasm/choices.js';
+import { chosenFrom, groups, tableEntries, tunerKernels, usable, wasmDevice } from '../wasm/choices.js';
 
 const KERNELS = [
   { name: 'k00_matmul', group: 0, flops: 10, variants: { relaxed: ['A1', 'B1', 'C1'], fixed: ['A0', 'B0', 'C0'] } },
@@ -31,4 +31,14 @@ test('the tuner sees each kernel with the candidates of one SIMD form as its var
   const t = tunerKernels(KERNELS, 'relaxed');
   assert.deepEqual(t.map((k) => k.variants.map((v) => v.key)), KERNELS.map((k) => k.variants.relaxed));
   assert.deepEqual(t.map((k) => k.flops), [10, 1, 10]);
+});
+
+test('candidates that need the unsigned relaxed dot are left out where the engine lacks it, and cached winners too', () => {
+  const k = { name: 'k00_matmul', group: 0, flops: 10, variants: { relaxed: ['S', 'U', 'S2', 'U2'], fixed: ['F', 'G', 'H', 'I'] }, unsignedDot: [1, 3] };
+  assert.deepEqual(usable(k, 'relaxed', true), [0, 1, 2, 3]);
+  assert.deepEqual(usable(k, 'relaxed', false), [0, 2]);
+  assert.deepEqual(usable(k, 'fixed', false), [0, 1, 2, 3]);  // the list names relaxed candidates only
+  assert.deepEqual(chosenFrom({ k00_matmul: 'U2' }, [k], 'relaxed', true), [3]);
+  assert.equal(chosenFrom({ k00_matmul: 'U2' }, [k], 'relaxed', false), null);
+  assert.notEqual(wasmDevice('relaxed', 1, 2, true).architecture, wasmDevice('relaxed', 1, 2, false).architecture);
 });

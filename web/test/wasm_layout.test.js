@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ManifestError, validateManifest } from '../manifest.js';
-import { simdSupport, validateWasm } from '../wasm/layout.js';
+import { simdSupport, unsignedDotSupport, validateWasm } from '../wasm/layout.js';
 
 /** The manifest fixture with a `wasm` section (one page; weight, input and output regions inside it). */
 const fixture = () => {
@@ -52,6 +52,19 @@ test('a module file must be a listed wasm/ file of the bundle', () => {
 
 test('SIMD support is detected by validating a tiny module', () => {
   assert.ok(['relaxed', 'fixed'].includes(/** @type {string} */ (simdSupport())));
+});
+
+test('the unsigned-dot probe runs a tiny module and answers a boolean', () => {
+  assert.equal(typeof unsignedDotSupport(), 'boolean');  // Node's V8 may lack relaxed SIMD: then false
+});
+
+test('candidates that need the unsigned dot are relaxed ones after the first', () => {
+  const ok = fixture();
+  ok.wasm.kernels[0].unsignedDot = [1];
+  assert.equal(validateWasm(validateManifest(ok)), ok.wasm);
+  rejects((m) => { m.wasm.kernels[0].unsignedDot = [0]; }, /wasm.kernels\[0\].unsignedDot: expected indices of relaxed candidates after the first/);
+  rejects((m) => { m.wasm.kernels[0].unsignedDot = [2]; }, /wasm.kernels\[0\].unsignedDot/);
+  rejects((m) => { m.wasm.kernels[0].unsignedDot = '1'; }, /wasm.kernels\[0\].unsignedDot/);
 });
 
 test('kernel candidates must come in both SIMD forms, as many in each, and the choice table must fit', () => {

@@ -4,8 +4,22 @@
 // cache (../cache.js) can work with them as with WebGPU kernels.
 
 /**
- * @typedef {{name: string, group: number, flops: number, variants: {relaxed: string[], fixed: string[]}}} WasmKernel
+ * @typedef {{name: string, group: number, flops: number, variants: {relaxed: string[], fixed: string[]},
+ *            unsignedDot?: number[]}} WasmKernel
  */
+
+/**
+ * The candidates of kernel k this engine computes exactly: all of them, but for the relaxed candidates listed in
+ * `unsignedDot` where the engine's relaxed dot does not read unsigned bytes (layout.js `unsignedDotSupport`).
+ * @param {WasmKernel} k
+ * @param {'relaxed' | 'fixed'} simd
+ * @param {boolean} unsignedDot
+ * @returns {number[]}
+ */
+export function usable(k, simd, unsignedDot) {
+  const needs = new Set(simd === 'relaxed' && !unsignedDot ? k.unsignedDot || [] : []);
+  return k.variants[simd].map((_, i) => i).filter((i) => !needs.has(i));
+}
 
 /**
  * The kernels of one class in the shape ../tuner.js works on: `variants` are the candidates of the SIMD form in
@@ -55,18 +69,19 @@ export function tableEntries(kernels, simd, chosen) {
 
 /**
  * The candidate index of every kernel for cached winners (kernel name -> key), or null when the winners do not fit
- * these kernels (another bundle, a missing kernel, a key that is not a candidate).
+ * these kernels (another bundle, a missing kernel, a key that is not a candidate this engine computes exactly).
  * @param {any} winners
  * @param {WasmKernel[]} kernels
  * @param {'relaxed' | 'fixed'} simd
+ * @param {boolean} [unsignedDot]
  * @returns {number[] | null}
  */
-export function chosenFrom(winners, kernels, simd) {
+export function chosenFrom(winners, kernels, simd, unsignedDot = false) {
   if (!winners || typeof winners !== 'object') return null;
   const out = [];
   for (const k of kernels) {
     const v = k.variants[simd].indexOf(winners[k.name]);
-    if (typeof winners[k.name] !== 'string' || v < 0) return null;
+    if (typeof winners[k.name] !== 'string' || !usable(k, simd, unsignedDot).includes(v)) return null;
     out.push(v);
   }
   return out;
@@ -74,12 +89,14 @@ export function chosenFrom(winners, kernels, simd) {
 
 /**
  * What stands for the device in the cache key on the CPU: WebAssembly has no adapter to name, so the SIMD form,
- * the thread count and the core count do.
+ * whether its relaxed dot reads unsigned bytes, the thread count and the core count do.
  * @param {'relaxed' | 'fixed'} simd
  * @param {number} threads
  * @param {number} cores
+ * @param {boolean} [unsignedDot]
  * @returns {import('../device.js').AdapterInfo}
  */
-export function wasmDevice(simd, threads, cores) {
-  return { vendor: 'wasm', architecture: `${simd}-simd`, device: `${threads} threads of ${cores} cores`, description: '' };
+export function wasmDevice(simd, threads, cores, unsignedDot = false) {
+  return { vendor: 'wasm', architecture: `${simd}-simd${unsignedDot ? '+unsigned-dot' : ''}`,
+    device: `${threads} threads of ${cores} cores`, description: '' };
 }

@@ -13,6 +13,24 @@ const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 123, 1, 123, 3, 2, 1, 0, 10, 11, 1,
   9, 0, 32, 0, 32, 0, 253, 228, 1, 11]);
 
+// (module (func (export "probe") (result i32) (i32x4.extract_lane 0 (i32x4.relaxed_dot_i8x16_i7x16_add_s
+//   (v128.const i8x16 -128 x 16) (v128.const i8x16 255 x 16) (v128.const i32x4 0 0 0 0)))))
+// -130560 where the second operand is read as unsigned bytes without saturating (V8 with AVX-VNNI); webjit's
+// `dot2` matmul candidates are exact only there (webjit/native/wasm_runner.py has the same probe).
+const UNSIGNED_DOT_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 127, 3, 2, 1, 0, 7, 9, 1, 5,
+  112, 114, 111, 98, 101, 0, 0, 10, 64, 1, 62, 0, 253, 12, ...new Array(16).fill(128), 253, 12, ...new Array(16).fill(255),
+  253, 12, ...new Array(16).fill(0), 253, 147, 2, 253, 27, 0, 11]);
+
+/** @returns {boolean} whether this engine's relaxed dot product reads its second operand as unsigned bytes, exactly */
+export function unsignedDotSupport() {
+  try {
+    const probe = new WebAssembly.Instance(new WebAssembly.Module(UNSIGNED_DOT_PROBE));
+    return /** @type {() => number} */ (probe.exports.probe)() === -130560;
+  } catch {
+    return false;
+  }
+}
+
 /** @returns {'relaxed' | 'fixed' | null} the SIMD form this browser runs: relaxed SIMD, fixed SIMD, or none */
 export function simdSupport() {
   if (typeof WebAssembly !== 'object') return null;
@@ -58,6 +76,10 @@ export function validateWasm(m) {
     if (typeof k.name !== 'string' || !Number.isSafeInteger(k.group) || !v || !Array.isArray(v.relaxed) || !Array.isArray(v.fixed)
         || !v.relaxed.length || v.relaxed.length !== v.fixed.length || ![...v.relaxed, ...v.fixed].every((x) => typeof x === 'string')) {
       fail(`kernels[${i}]`, 'expected {name, group, flops, variants: {relaxed, fixed}} with as many candidates in each form');
+    }
+    const u = k.unsignedDot;
+    if (u !== undefined && (!Array.isArray(u) || !u.every((x) => Number.isSafeInteger(x) && x >= 1 && x < v.relaxed.length))) {
+      fail(`kernels[${i}].unsignedDot`, `expected indices of relaxed candidates after the first, got ${JSON.stringify(u)}`);
     }
   });
   const load = /** @type {any} */ (m).load || 0; // the first `load` kernels run at load (the module's `load` export)

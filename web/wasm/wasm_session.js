@@ -20,8 +20,8 @@
 
 import { shapeClasses } from '../classes.js';
 import { assembleOutputs, checkFeeds, loadConsts } from '../feeds.js';
-import { simdSupport, validateWasm, writeWeights } from './layout.js';
-import { chosenFrom, groups, tableEntries, tunerKernels, wasmDevice } from './choices.js';
+import { simdSupport, unsignedDotSupport, validateWasm, writeWeights } from './layout.js';
+import { chosenFrom, groups, tableEntries, tunerKernels, usable, wasmDevice } from './choices.js';
 import { SLOWER, median, tune, tuneClasses, tuningSettings } from '../tuner.js';
 import { loadCount } from '../plan.js';
 import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
@@ -135,7 +135,8 @@ export class WasmSession {
       return form;
     });
     const memory = new WebAssembly.Memory({ initial: w.pages, maximum: w.pages, ...(shared ? { shared: true } : {}) });
-    const session = new WasmSession(bundle, memory, { simd, threads, isolated, file: forms[forms.length - 1].file });
+    const unsignedDot = simd === 'relaxed' && unsignedDotSupport();
+    const session = new WasmSession(bundle, memory, { simd, unsignedDot, threads, isolated, file: forms[forms.length - 1].file });
     session._options = options;
     let compiled = 0;
     progress({ phase: 'kernels', done: 0, total: forms.length });
@@ -174,15 +175,15 @@ export class WasmSession {
    * @param {(e: import('../session.js').ProgressEvent) => void} progress
    */
   async _choose(options, progress) {
-    const { simd, threads } = this.wasm;
+    const { simd, unsignedDot, threads } = this.wasm;
     const tuning = tuningSettings(options.tuning);
-    const device = wasmDevice(simd, threads, globalThis.navigator.hardwareConcurrency || 1);
+    const device = wasmDevice(simd, threads, globalThis.navigator.hardwareConcurrency || 1, unsignedDot);
     const key = cacheKey(this.bundle.hash, device);
     const useCache = options.cache !== false;
     const entry = useCache && !(tuning && tuning.force) ? await readEntry(key) : null;
     const cached = entry && entry.version === ENTRY_VERSION && entry.bundle === this.bundle.hash
       && Array.isArray(entry.winners) && entry.winners.length === this._classes.length
-      ? this._classes.map((c, i) => chosenFrom(entry.winners[i], wasmOf(c.manifest).kernels, simd)) : null;
+      ? this._classes.map((c, i) => chosenFrom(entry.winners[i], wasmOf(c.manifest).kernels, simd, unsignedDot)) : null;
     if (cached && cached.every((x) => x)) {
       this._classes.forEach((c, i) => { c.chosen = /** @type {number[]} */ (cached[i]); this._select(c); });
       this.tuningReport = this._report('cache', 0, 0, true, this._classes.flatMap((c) => this._rows(c)));
@@ -229,7 +230,7 @@ export class WasmSession {
         groups: groups(c.manifest.wasm.kernels),
         current: c.chosen,
         load: loadCount(c.manifest),
-        candidates: (k) => kernels[k].variants.map((_, i) => i),
+        candidates: (k) => usable(c.manifest.wasm.kernels[k], this.wasm.simd, this.wasm.unsignedDot),
         prepare: async () => {},
         measure: (k, v, best) => this._measure(c, k, v, best, repeats),
         choose: async (ks, v) => {
@@ -313,7 +314,7 @@ export class WasmSession {
   /**
    * @param {import('../manifest.js').Bundle} bundle
    * @param {WebAssembly.Memory} memory
-   * @param {{simd: 'relaxed' | 'fixed', threads: number, isolated: boolean, file: string}} info
+   * @param {{simd: 'relaxed' | 'fixed', unsignedDot: boolean, threads: number, isolated: boolean, file: string}} info
    */
   constructor(bundle, memory, info) {
     const m = bundle.manifest;

@@ -17,6 +17,7 @@ import os
 import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,21 @@ def _engine(relaxed: bool) -> wasmtime.Engine:
     return _ENGINES[relaxed]
 
 
+# The relaxed dot of 16 bytes -128 with 16 bytes 255: lane 0 is -130560 where the engine reads the second operand as
+# unsigned bytes and does not saturate (V8 with AVX-VNNI), else something else (pmaddubsw saturates, sdot is signed).
+UNSIGNED_DOT_PROBE = """(module (func (export "probe") (result i32) (i32x4.extract_lane 0
+  (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.const i8x16 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128 -128)
+    (v128.const i8x16 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1) (v128.const i32x4 0 0 0 0)))))"""
+
+
+@lru_cache(maxsize=1)
+def unsigned_dot() -> bool:
+    """Whether this wasmtime's relaxed dot takes its second operand as unsigned bytes, exactly (matmul_i8 dot 2)."""
+    store = wasmtime.Store(_engine(True))
+    probe = wasmtime.Instance(store, wasmtime.Module(store.engine, wasmtime.wat2wasm(UNSIGNED_DOT_PROBE)), [])
+    return probe.exports(store)["probe"](store) == -130560
+
+
 class _SharedMemory(wasmtime.SharedMemory):
     """wasmtime-py 50 passes a pointer to the pointer when it imports a shared memory; pass the pointer."""
 
@@ -67,7 +83,8 @@ def engine_info(relaxed: bool = True) -> dict:
 class WasmRunner:
     def __init__(self, plan: Plan, variants: dict[str, Variant] | None = None, relaxed: bool = True, *,
                  threads: int = 1, registers: int = REGISTERS, dump=None):
-        self.plan = retarget(plan, registers, relaxed)  # the same kernels, with their WebAssembly spaces
+        # the same kernels, with their WebAssembly spaces (the forms this engine computes exactly)
+        self.plan = retarget(plan, registers, relaxed, relaxed and unsigned_dot())
         self.relaxed, self.threads = relaxed, threads
         self.variants = {k.name: (variants or {}).get(k.name) or k.default() for k in self.plan.kernels}
         self.layout = layout(self.plan, max(threads, MAX_THREADS))
