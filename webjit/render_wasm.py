@@ -271,11 +271,15 @@ def scratch_bytes(spec: KernelSpec, variant: Variant) -> int:
     """Per-thread scratch: the packed block of B (matmul) or the block's sums (its gemv form), the score rows
     (attention)."""
     v, p = variant.v, spec.params
-    if spec.kind == "matmul" and v.get("dot"):  # the two byte planes of A's block, B's block, -za * column sums
-        row = i8_row(p, v)
-        return (1 if v["dot"] == 2 else 2) * p["M"] * row + 4 * row * v["NR"] + 16 * v["NR"]
+    if spec.kind == "matmul" and v.get("dot"):  # the byte planes of A's block (two: its halves; one: whole bytes)
+        return (1 if v["dot"] == 2 else 2) * p["M"] * i8_row(p, v)
+    if spec.kind == "matmul" and "NB" in v:
+        return 4 * v["NB"] + 16
     if spec.kind == "matmul":
-        return 4 * v["NB"] + 16 if "NB" in v else 16 * v["NR"] * min(v["KB"], p["K"])
+        rows = min(v["KB"], p["K"])
+        if (p.get("quant") or {}).get("aint"):  # B in groups of 4 rows, packed a group at a time
+            rows = ceil_div(rows, 4) * 4
+        return 16 * v["NR"] * rows
     if spec.kind == "attention":
         return 16 * v["BQ"] * ceil_div(p["N"], 4)
     return 0

@@ -145,8 +145,9 @@ def _quant(p, inb) -> dict | None:
     row = q["NP"] * q["bits"] // 8
     qa = q.get("aint")
     aint = qa and {"zero": qa["zero"], "base": inb[qa["slot"]] + 4 * qa["offset"] if qa["slot"] is not None else None}
+    run = 64 * q.get("groups", 0)  # aint: bytes of a 16-column panel of B, then the column sums (quant_pack.grouped)
     return {"bits": q["bits"], "signed": q["signed"], "bs": q["bs"], "row": row, "zero": literal(q["zero"], "float32"),
-            "aint": aint,
+            "aint": aint, "run": run, "sums": run * ceil_div(p["N"], 16),
             "zp": {"base": inb[q["zp"]], "row": row} if q["zp"] is not None else None,
             "scale": {"base": inb[q["scale"]], "row": 4 * q["NS"]} if q["scale"] is not None else None}
 

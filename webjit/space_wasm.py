@@ -35,13 +35,14 @@ WASM_MATMUL_UNROLL = [1, 4]
 
 # --- matmul, integer form (matmul_i8.wat.j2): a matmul of uint8 A and int8 B (MatMulInteger with constant weights)
 # also has a form that sums byte products with i32x4.relaxed_dot_i8x16_i7x16_add_s, 16 a step; it comes first for
-# such kernels, in the relaxed SIMD form only. Each accumulator has a hi and a lo half. V8 keeps one v128 register
+# such kernels, in the relaxed SIMD form only. Each accumulator has a hi and a lo half. B lies in panels of 16
+# columns (fuse/quant_pack.grouped), so NR divides 4, in these and in the float forms of such kernels. V8 keeps one v128 register
 # for itself, so a tile that needs all 16 spills (3 x 2 ran 2.0 against 1.1 ms for 1 x 4 at 128 x 384 x 1536).
-WASM_I8_TILES = [(1, 4), (2, 2), (6, 1), (4, 1), (1, 3), (3, 1)]
+WASM_I8_TILES = [(1, 4), (2, 2), (6, 1), (4, 1), (3, 1), (2, 1)]
 WASM_I8_KB = [256, 1024]
 # dot 2: where the engine's relaxed dot reads its second operand as unsigned bytes, exactly (V8 with AVX-VNNI; the
 # runtime checks), A's bytes go in whole: one accumulator a tile element and one dot a step.
-WASM_U8_TILES = [(2, 4), (4, 2), (3, 3), (6, 2), (5, 2)]
+WASM_U8_TILES = [(2, 4), (4, 2), (6, 2), (5, 2), (3, 2)]
 WASM_I8_PLANES = 1 << 20  # the two byte planes of A's K block (M x KB each) stay within this many bytes
 # Kept if the 2 MR*NR accumulators + NR columns of B + the 2 broadcast halves of A fit the registers but one; and,
 # among K blocks that cover all of K, only the smallest.
@@ -163,6 +164,8 @@ def space(spec, registers: int = REGISTERS, relaxed: bool = True, unsigned_dot: 
     if spec.kind == "matmul":
         gemv, i8 = gemv_space(p), i8_space(p, registers, unsigned_dot)
         out = gemv + i8 + matmul_space(p["M"], p["N"], p["K"], registers)
+        if (p.get("quant") or {}).get("aint"):  # B in panels of 16 columns (quant_pack.grouped): NR divides 4
+            out = [v for v in out if 4 % v.v["NR"] == 0]
         default = ({"NB": gemv[0].v["NB"], "R": gemv[0].v["R"]} if gemv else dict(i8[0].v) if i8 and relaxed else
                    {"MR": 6, "NR": 2, "KB": 512, "U": 1})
     elif spec.kind == "attention":

@@ -47,7 +47,8 @@ def test_quantized_matmul_weights_are_stored_packed(quantized):
     packed = [t for t in tensors if t.get("packs") in ("int8", "uint4")]
     assert len(packed) == 36 and all(t["dtype"] == "uint32" for t in packed)
     values = 6 * (4 * 384 * 384 + 2 * 384 * 1536)  # the quantized matmuls' weights
-    assert sum(t["bytes"] for t in packed) == values * (1 if form == "q8" else 0.5)
+    sums = 6 * 4 * (5 * 384 + 1536)                 # q8: each int8 matrix also holds its column sums (int32)
+    assert sum(t["bytes"] for t in packed) == (values + sums if form == "q8" else values * 0.5)
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=["wasm", "webgpu"])

@@ -14,7 +14,8 @@ def test_an_int8_weight_is_planned_as_one_byte_per_value():
     kinds = [k.kind for k in plan.kernels]
     assert kinds.count("matmul") == 1
     packed = [w for w in plan.weights.values() if w.dtype == "uint32"]
-    assert [w.nbytes for w in packed] == [40 * 12]  # K = 40 rows of N = 11 bytes, padded to 12
+    # K = 40 rows of N = 11 bytes, padded to a panel of 16 columns, then the panel's 16 column sums as int32
+    assert [w.nbytes for w in packed] == [40 * 16 + 4 * 16]
     assert all(w.dtype != "int32" or w.size < 40 for w in plan.weights.values())
 
 

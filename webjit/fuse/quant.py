@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Node
 from ..tensor import INT_RANGE, Tensor, prod
-from .quant_pack import nibbles, pack, padded_columns, transposed_bytes
+from .quant_pack import grouped, nibbles, pack, padded_columns, transposed_bytes
 from .rewrite import Rewriter, reorder_and_prune
 
 F = "float32"
@@ -195,7 +195,8 @@ def _qmatmul(r: Rewriter, n: Node, a: str, out: str, w: Tensor, *, bits: int, si
              scale: Tensor | None = None, zp: Tensor | None = None, zero: float = 0.0, za: str | None = None,
              aint: bool = False) -> Node:
     """A QMatMul node: inputs A, the packed B words, then the scales, packed zero points and A's zero point where
-    they exist. aint: A holds the uint8 values themselves (MatMulInteger), to be centered on za by the kernel."""
+    they exist. aint: A holds the uint8 values themselves (MatMulInteger), to be centered on za by the kernel, and
+    B is int8 in groups of 4 rows with its column sums (quant_pack.grouped)."""
     inputs = [a, r.new_const(f"{n.name}_qweight", w)]
     if scale is not None:
         inputs.append(r.new_const(f"{n.name}_qscale", scale))
@@ -235,9 +236,10 @@ def _from_matmul_integer(r: Rewriter, n: Node) -> list[Node] | None:
     centered_b = _centered_int8(b.const, int(zero)) if zp is None else None
     if (r.g.values[n.inputs[0]].dtype == "uint8" and centered_b is not None
             and (za is None or prod(r.g.values[za].shape) == 1)):
-        # the integer form: A's uint8 values and zero point go to the kernel as they are, B - zero as int8, so
-        # that a backend can multiply bytes (templates_wasm/matmul_i8.wat.j2)
-        na, mm = [], _qmatmul(r, n, n.inputs[0], acc, pack(centered_b, k, cols, 8), bits=8, signed=True, bs=k,
+        # the integer form: A's uint8 values and zero point go to the kernel as they are, B - zero as int8 in
+        # groups of 4 rows with its column sums (quant_pack.grouped), so that a backend can multiply bytes
+        # (templates_wasm/matmul_i8.wat.j2)
+        na, mm = [], _qmatmul(r, n, n.inputs[0], acc, grouped(centered_b, k, cols), bits=8, signed=True, bs=k,
                               za=za, aint=True)
     else:
         a2, na = _operand_a(r, n)

@@ -7,6 +7,8 @@ words, 4-byte aligned on every backend.
 """
 from __future__ import annotations
 
+from array import array
+
 from ..tensor import Tensor
 
 LOW = bytes(b & 15 for b in range(256))
@@ -54,3 +56,29 @@ def transposed_bytes(data: bytes, rows: int, cols: int, keep: int) -> bytes:
     if keep != cols:
         t = t.slice_axes({1: range(keep)})
     return t.T.tobytes()
+
+
+PANEL = 16  # columns of a panel of grouped(): 4 v128 of 4 columns' 4 bytes, one 64-byte cache line a group
+
+
+def grouped(values: bytes, k: int, n: int) -> Tensor:
+    """A row-major [k, n] int8 matrix for byte dot products: in panels of PANEL columns, each a run of groups of 4
+    rows, each group PANEL words, word c holding the bytes of rows 4g .. 4g + 3 of the panel's column c (row 4g in
+    the low byte); rows and columns past the matrix zero. Then the columns' sums over k as int32 words (as many as
+    the panels have columns). A kernel that walks k for a few columns reads one run of consecutive lines
+    (templates_wasm/matmul_i8.wat.j2 reads 4 columns' 4 bytes as one vector), and the sums take a zero point of
+    the other operand out of the products. Shape: [panels * (groups + 1), PANEL] words."""
+    panels, groups = -(-max(n, 1) // PANEL), -(-k // 4)
+    run = 4 * PANEL * groups  # bytes of one panel
+    out = bytearray(run * panels + 4 * PANEL * panels)
+    for r in range(k):
+        g, b = divmod(r, 4)
+        row = values[r * n:(r + 1) * n]
+        for p in range(panels):
+            cols = row[p * PANEL:(p + 1) * PANEL]
+            start = p * run + 4 * PANEL * g + b
+            out[start:start + 4 * len(cols):4] = cols
+    signed = array("b", values)
+    sums = array("i", [sum(signed[c::n]) for c in range(n)] + [0] * (PANEL * panels - n))
+    out[run * panels:] = sums.tobytes()
+    return Tensor("uint32", (panels * groups + panels, PANEL), bytes(out))

@@ -3,7 +3,8 @@ with their block scales and zero points, and dequantizes them as it loads B (no 
 
   B(k, n) = (q(k, n) - zero(k // bs, n)) * scale(k // bs, n)
 
-q, and the zero points when they are a matrix, are packed as in fuse/quant_pack.py (element (r, n) at r * NP + n);
+q, and the zero points when they are a matrix, are packed as in fuse/quant_pack.py (element (r, n) at r * NP + n;
+for `aint`, int8 B for byte dot products: panels of 16 columns, each a run of groups of 4 rows, then column sums);
 scales are float32 [blocks, NS], NS = N rounded up to 4. A zero point that is one number is compiled in (`zero`);
 without scales B is the integer q - zero (MatMulInteger: the float32 sum of integer products is exact below 2^24).
 """
@@ -41,6 +42,7 @@ def QMatMul(c, *, bits, signed, bs, scale, zp, zero, operands, za=False, aint=Fa
              "scale": slots[2] if scale else None, "zp": slots[2 + scale] if zp else None}
     if aint:
         # A holds uint8 values (as int32 elements); the sum is over (A - za) * B, za one number
+        quant["groups"] = -(-k // 4)  # B's groups of 4 rows (fuse/quant_pack.grouped)
         quant["aint"] = {"zero": int(zconst.item(0)) if zconst is not None else 0,
                          "slot": slots[2 + scale + zp] if zname and zconst is None else None,
                          "offset": c.view(zname).access(()).offset if zname and zconst is None else 0}
@@ -51,7 +53,7 @@ def QMatMul(c, *, bits, signed, bs, scale, zp, zero, operands, za=False, aint=Fa
               "leaves": [_epilogue_leaf(c, x, s, c.shape(out), batch + (m, n))
                          for x, s in zip(rest, slots[len(names) - len(rest):])],
               "code": [list(l) for l in (epilogue or ())]}
-    wbytes = k * n * bits // 8 + (4 * -(-k // bs) * n if scale else 0)
+    wbytes = k * n * bits // 8 + (4 * -(-k // bs) * n if scale else 0) + (4 * n if aint else 0)
     return [KernelSpec("matmul", c.node.name, params, tuple(bases), (out,), matmul_space(nb, m, n, k),
                        flops=2 * nb * m * n * k, bytes=4 * nb * (m * k + m * n) + wbytes)]
 
