@@ -50,10 +50,13 @@ def _access(base: int, access, rank: int, names: tuple[str, str]) -> dict:
 def _reciprocals(code) -> list:
     """Elementwise code with each float division by a constant turned into a multiplication by its reciprocal (a
     division costs several multiplications; the result differs by an ulp or so). Divisors whose reciprocal is not a
-    normal f32 number stay divisions."""
+    normal f32 number stay divisions, and so do those marked `exact` (quantization: in round(x / scale) an ulp moves
+    a tie to the next integer)."""
     out = []
     for dtype, op, args, attrs in code:
         c = args[1] if op == "Div" and dtype == "float32" and len(args) == 2 and args[1] is not None else None
+        if ("exact", 1) in tuple(map(tuple, attrs)):
+            c = None
         if c is not None and c[0] == "c" and c[2] == "float32" and math.isfinite(c[1]) and c[1] != 0:
             r = 1.0 / f32(c[1])
             if F32_TINY <= abs(r) <= F32_MAX:

@@ -64,7 +64,7 @@ def test_quantized_minilm_matches_onnxruntime_on_the_same_file(page, quantized, 
     if form == "q4":
         assert err <= 1e-5 * span and cosine >= 0.9999, f"max abs error {err:.3e}, cosine {cosine}"
     else:
-        assert err <= 0.03 * span and cosine >= 0.998, f"max abs error {err:.3e}, cosine {cosine}"
+        assert err <= 0.03 * span and cosine >= 0.9995, f"max abs error {err:.3e}, cosine {cosine}"
 
 
 # A q8 layer alone, its int32 sums as the output, after tuning: the winner must give onnxruntime's integers.

@@ -16,6 +16,7 @@ onnxruntime measures webjit, not overflow. Integer tensors stay small (webjit co
 from __future__ import annotations
 
 import collections
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,8 +59,10 @@ class Graph:
     used: collections.Counter = field(default_factory=collections.Counter)
     consumed: set = field(default_factory=set)
 
+    names: itertools.count = field(default_factory=itertools.count)
+
     def fresh(self, prefix: str) -> str:
-        return f"{prefix}{len(self.tensors)}"
+        return f"{prefix}{next(self.names)}"
 
     def add(self, op: str, ins: list, dtype: str, shape, bound: float, **attrs) -> T:
         real = [i for i in ins if i is not None]
@@ -502,8 +505,33 @@ def gemm(g, rng, t):
     return g.add("Gemm", [t, w, c], "float32", (m, n), t.bound * np.sqrt(k) + 3, transB=trans_b, alpha=alpha, beta=beta)
 
 
+def quantized_linear(g, rng, t):
+    """What quantize_dynamic writes for a linear layer: DynamicQuantizeLinear, MatMulInteger with int8 weights (or
+    uint8 ones and their zero point), Cast, and the two scales; uint8 and int32 stay inside the recipe."""
+    if t.dtype != "float32" or len(t.shape) < 1 or t.bound > 100:
+        return None
+    k, n = t.shape[-1], int(rng.choice(DIMS[1:]))
+    names = [g.fresh("q"), g.fresh("qs"), g.fresh("qz")]
+    g.nodes.append(oh.make_node("DynamicQuantizeLinear", [t.name], names, name=f"n{len(g.nodes)}_DynamicQuantizeLinear"))
+    g.used["DynamicQuantizeLinear"] += 1
+    g.consumed.add(t.name)
+    # tensors of the recipe's own: not in g.tensors, so no other recipe reads them and none becomes an output
+    q, scale, zero = (T(x, d, s, 1.0) for x, d, s in zip(names, ("uint8", "float32", "uint8"), (t.shape, (), ())))
+    if rng.random() < 0.5:
+        w, zw = g.init(rng.integers(-127, 128, (k, n)).astype(np.int8)), None
+    else:
+        zw = g.init(np.array(int(rng.integers(100, 156)), np.uint8))
+        w = g.init(rng.integers(0, 256, (k, n)).astype(np.uint8))
+    acc = g.add("MatMulInteger", [q, w, zero] + ([zw] if zw else []), "int32", t.shape[:-1] + (n,), 1.0)
+    y = g.add("Cast", [acc], "float32", acc.shape, 1.0, to=TensorProto.FLOAT)
+    s = g.add("Mul", [scale, g.init(np.array(1 / (127 * np.sqrt(k)), np.float32))], "float32", (), 1.0)
+    for own in (acc, y, s, w) + ((zw,) if zw else ()):
+        g.tensors.remove(own)
+    return g.add("Mul", [y, s], "float32", y.shape, 2 * t.bound * np.sqrt(k) + 1)
+
+
 RECIPES = [unary, unary, binary, binary, binary, compare_where, cast_int, view, view, matmul, matmul, softmax,
-           layernorm, attention, attention, reduce, concat, gather, shape_logic, rows, gemm]
+           layernorm, attention, attention, reduce, concat, gather, shape_logic, rows, gemm, quantized_linear]
 
 
 def generate(seed: int, steps: int | None = None):

@@ -8,7 +8,8 @@ Tolerances, relative to the range of last_hidden_state (max - min, about 7.5 her
 - q8 quantizes activations at run time: round(x / scale) turns a difference in the last bit of x into a whole
   quantization step, so any two float32 implementations drift apart through the six layers. onnxruntime itself
   does, between its graph optimization levels on the same file (max error about 0.08, cosine about 0.9989 over the
-  whole tensor). The test measures that spread and holds webjit to twice it, and to a cosine >= 0.998."""
+  whole tensor). The test measures that spread and holds webjit to twice it, and to a cosine >= 0.9995 (observed:
+  0.99985 on both backends, whose integer sums are exact and whose quantization code divides as onnxruntime's)."""
 from __future__ import annotations
 
 import numpy as np
@@ -74,6 +75,6 @@ def test_minilm_q8_is_as_close_to_onnxruntime_as_onnxruntime_is_to_itself(backen
     err = float(np.abs(got - want).max())
     assert err <= max(2 * spread, 1e-3), f"max abs error {err:.3e}; onnxruntime's own spread {spread:.3e}"
     assert err <= 0.03 * float(want.max() - want.min())
-    assert _cosine(got, want) >= 0.998, _cosine(got, want)
+    assert _cosine(got, want) >= 0.9995, _cosine(got, want)
     fp32 = _ort(precisions.get("minilm", "fp32"), feeds, optimize=True)
     assert 1 - _cosine(got, want) < 0.1 * (1 - _cosine(fp32, want))  # the q8 model's own results, not the float model's

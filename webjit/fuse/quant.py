@@ -69,7 +69,7 @@ def dequantize(c: _Code, x, scale, zp=None):
 def quantize(c: _Code, x, scale, zp, dtype: str):
     """saturate(round_half_even(x / scale) + zero point), as `dtype`."""
     lo, hi = INT_RANGE[dtype]
-    v = c.line(F, "Round", c.line(F, "Div", x, scale))
+    v = c.line(F, "Round", c.line(F, "Div", x, scale, exact=1))  # exact: see render_wasm_kinds._reciprocals
     if zp is not None:
         v = c.line(F, "Add", v, _float(c, zp))
     v = c.line(F, "Clip", v, ("c", float(lo), F), ("c", float(hi), F))
@@ -112,12 +112,12 @@ def dynamic_range(r: Rewriter, n: Node, x: str, scale: str, zp: str) -> list[Nod
     c = _Code(r, 0)
     mn = c.line(F, "Min", c.arg(lo), ("c", 0.0, F))
     mx = c.line(F, "Max", c.arg(hi), ("c", 0.0, F))
-    s = c.line(F, "Div", c.line(F, "Sub", mx, mn), ("c", 255.0, F))
+    s = c.line(F, "Div", c.line(F, "Sub", mx, mn), ("c", 255.0, F), exact=1)
     c.line(F, "Where", c.line("bool", "Equal", mx, mn), ("c", 1.0, F), s)
     nodes.append(c.node(f"{n.name}_scale", scale))
     c = _Code(r, 0)
     mn = c.line(F, "Min", c.arg(lo), ("c", 0.0, F))
-    z = c.line(F, "Sub", ("c", 0.0, F), c.line(F, "Div", mn, c.arg(scale)))
+    z = c.line(F, "Sub", ("c", 0.0, F), c.line(F, "Div", mn, c.arg(scale), exact=1))
     z = c.line(F, "Round", c.line(F, "Clip", z, ("c", 0.0, F), ("c", 255.0, F)))
     c.line("uint8", "Cast", z)
     nodes.append(c.node(f"{n.name}_zero_point", zp))
