@@ -167,6 +167,7 @@ def fold_output_transpose(g: Graph) -> None:
 
 
 RESHAPES = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+COORDINATE_OPS = {"Trilu"}  # elementwise code that reads its element's coordinates, not only its inputs
 
 
 def _epilogue_target(r: Rewriter, y: str) -> tuple[Node, str] | None:
@@ -182,6 +183,9 @@ def _epilogue_target(r: Rewriter, y: str) -> tuple[Node, str] | None:
             return None
         e = r.uses[via][0]
         shape = r.g.values[via].shape
+        if (e.op == "Elementwise" and any(line[1] in COORDINATE_OPS for line in e.attrs["code"])
+                and tuple(shape[-2:]) != tuple(r.g.values[y].shape[-2:])):
+            return None  # the code reads the last two coordinates, which the reshape moved (Trilu of [.., 1, n])
         for leaf in e.inputs if e.op == "Elementwise" else ():
             ls = r.g.values[leaf].shape
             full = tuple(ls) == tuple(shape) and (r.prod.get(leaf) is None or r.prod[leaf].op not in VIEW_OPS)
