@@ -23,9 +23,9 @@ import tempfile
 from array import array
 from pathlib import Path
 
-from . import __version__
-from . import compile as compile_model
 from . import hub_folder
+from .stages import compile as compile_model
+from .version import VERSION
 from .bundle_wasm import write_wasm
 from .errors import PaddingChanges, WebjitError
 from .files import replace_dir
@@ -454,7 +454,7 @@ def _class_section(plan: Plan, variants, weight_index: dict[str, int], loaded_in
 
 def _manifest(top: dict, shards, weights, loaded, ref, files, weight_format, backends, wasm, dynamic) -> dict:
     manifest = {
-        "format": FORMAT, "version": SCHEMA_VERSION, "generator": f"webjit {__version__}", "backends": backends,
+        "format": FORMAT, "version": SCHEMA_VERSION, "generator": f"webjit {VERSION}", "backends": backends,
         "limits": {k: DEFAULT_LIMITS[k] for k in ("maxComputeInvocationsPerWorkgroup",
                                                    "maxComputeWorkgroupStorageSize",
                                                    "maxComputeWorkgroupsPerDimension")},

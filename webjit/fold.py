@@ -15,9 +15,10 @@ from typing import Callable
 
 from . import ops
 from .errors import WebjitError
+from .fold_index import gather_elements, scatter_nd
 from .ir import Node
-from .onnx_proto import dtype_name
-from .tensor import FLOATS, Tensor, cast_value, prod
+from .fold_scalar import _axis, _max, _min, _round
+from .tensor import FLOATS, Tensor, prod
 
 OutSpec = list[tuple[str, tuple[int, ...]]]  # (dtype, shape) of each output, from shapes.SHAPE_FNS
 
@@ -56,12 +57,8 @@ def _mod(fmod: bool):
     return f
 
 
-def _max(a, b):
-    return a if (isinstance(a, float) and math.isnan(a)) or a >= b else b
 
 
-def _min(a, b):
-    return a if (isinstance(a, float) and math.isnan(a)) or a <= b else b
 
 
 BINARY: dict[str, Callable] = {
@@ -173,12 +170,10 @@ def evaluate(node: Node, ins: list[Tensor | None], outs: OutSpec | None, opset: 
         if op == "GatherND":
             return [_gather_nd(node, ins[0], ins[1], outs[0])]
         if op == "GatherElements":
-            from .fold_index import gather_elements
             return [gather_elements(node, ins[0], ins[1])]
         if op == "CumSum":
             return [_cumsum(node, ins[0], int(ins[1].item()))]
         if op == "ScatterND":
-            from .fold_index import scatter_nd
             return [scatter_nd(node, *ins)]
     except WebjitError:
         raise
@@ -202,13 +197,6 @@ def _broadcast(t: Tensor, shape: tuple[int, ...]) -> list:
     return t.reshape(src)._gather_strided(list(shape), strides, 0).values()
 
 
-def _round(values: list, dtype: str) -> list:
-    """Values as they come back from a `dtype` array (float32 rounding, int wrap-around)."""
-    if dtype == "bool":
-        return [bool(v) for v in values]
-    if dtype not in FLOATS:
-        return [cast_value(v, dtype) for v in values]
-    return values  # packing a float array rounds
 
 
 def _map(t: Tensor, f: Callable, dtype: str) -> Tensor:
@@ -244,10 +232,6 @@ def _isinf(node: Node):
 
 
 # -- moving ------------------------------------------------------------------------------------------------------
-def _axis(a: int, rank: int) -> int:
-    if not -rank <= a < max(rank, 1):
-        raise WebjitError(f"axis {a} out of range for rank {rank}")
-    return a % rank if rank else 0
 
 
 def _ints(node: Node, ins: list, i: int, attr: str) -> list[int] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .errors import WebjitError
-from .fold import _axis, _max, _min, _round
+from .fold_scalar import _axis, _max, _min, _round
 from .ir import Node
 from .tensor import Tensor, prod
 

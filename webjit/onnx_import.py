@@ -10,11 +10,11 @@ from typing import Any
 import os
 
 from . import onnx_proto, ops
+from .ops import MIN_OPSET
 from .errors import UnsupportedOp, WebjitError
 from .ir import Graph, Node, Value
 from .tensor import ITEMSIZE, Tensor
 
-MIN_OPSET = 13
 
 
 def dtype_name(elem_type: int) -> str:

@@ -5,7 +5,7 @@ webjit reads it at, the element types it computes on, which inputs decide its ou
 evaluates it at compile time, and how it runs:
 
 - elementwise: fused into an Elementwise kernel; each backend's renderer has its expression per element type
-  (render_wgsl.FLOAT/INT/BOOL, render_wasm.FLOAT/INT/BOOL);
+  (render_wgsl.FLOAT/INT/BOOL, wasm_code.FLOAT/INT/BOOL);
 - view: a different view of its input's buffer, copied only when a kernel needs it dense;
 - kernel: lowered under its own name (`webjit.lower.REGISTRY`);
 - rewrite: a compiler pass turns it into other ops (contrib.py, fuse/conv.py, fuse/quant.py, fuse/canonical.py);
@@ -19,6 +19,8 @@ onnxruntime.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+MIN_OPSET = 13  # the oldest default-domain opset webjit reads (older models are converted, onnx_import.py)
 
 F, I, B = frozenset({"float32"}), frozenset({"int32", "int64"}), frozenset({"bool"})
 ANY = F | I | B
@@ -161,7 +163,6 @@ def unsupported(nodes, opsets: dict[str, int]) -> list[tuple[str, int, str]]:
 
 def table() -> str:
     """The registry as a text table, one op per line (`webjit ops`)."""
-    from .onnx_import import MIN_OPSET
     rows = [("op", "since", "types", "runs", "folds")]
     for op in sorted(REGISTRY.values(), key=lambda o: (o.domain, o.name)):
         since = max(op.since, MIN_OPSET) if op.domain == "" else op.since

@@ -12,7 +12,7 @@ import math
 from .tensor import F32_MAX, F32_TINY, f32, prod
 
 from .errors import UnsupportedOp
-from .render_wasm import REDUCE, TYPES, expressions, literal, scalar
+from .wasm_code import REDUCE, TYPES, expressions, literal, scalar
 from .space import ceil_div
 from .space_wasm import i8_row
 from .views import contiguous_strides

@@ -10,7 +10,7 @@ from typing import Callable
 from . import fold, ops
 from .branches import inline_if
 from .errors import UnsupportedOp, WebjitError
-from .shapes_quant import QUANT_SHAPES
+from .shapes_quant import quant_shapes
 from .ir import Graph, Node, Shape, Value
 from .tensor import Tensor, prod
 
@@ -258,7 +258,7 @@ SHAPE_FNS: dict[str, Callable[[_Ctx], list[tuple[str, Shape]]]] = {
     "LayerNormalization": _layernorm, "ScatterND": lambda c: [(c.ins[0].dtype, c.shape(0))],
     **{op: _reduce for op in ("ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
                               "ReduceLogSumExp")},
-    **QUANT_SHAPES,
+    **quant_shapes(_matmul, _conv),
 }
 
 

@@ -19,14 +19,6 @@ def _dynamic_quantize(c):
     return [("uint8", c.shape(0)), ("float32", ()), ("uint8", ())]
 
 
-def _matmul_integer(c):
-    from .shapes import _matmul
-    return [("int32", _matmul(c)[0][1])]
-
-
-def _conv_integer(c):
-    from .shapes import _conv
-    return [("int32", _conv(c)[0][1])]
 
 
 def _matmul_nbits(c):
@@ -36,6 +28,8 @@ def _matmul_nbits(c):
     return [(c.ins[0].dtype, tuple(a[:-1]) + (n,))]
 
 
-QUANT_SHAPES = {"DequantizeLinear": _dequantize, "QuantizeLinear": _quantize,
-                "DynamicQuantizeLinear": _dynamic_quantize, "MatMulInteger": _matmul_integer,
-                "ConvInteger": _conv_integer, "MatMulNBits": _matmul_nbits}
+def quant_shapes(matmul, conv) -> dict:
+    """The inference functions by op, given shapes.py's for MatMul and Conv (the integer forms have their shapes)."""
+    return {"DequantizeLinear": _dequantize, "QuantizeLinear": _quantize, "DynamicQuantizeLinear": _dynamic_quantize,
+            "MatMulInteger": lambda c: [("int32", matmul(c)[0][1])], "ConvInteger": lambda c: [("int32", conv(c)[0][1])],
+            "MatMulNBits": _matmul_nbits}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compile as compile_model
+from .stages import compile as compile_model
 from .onnx_import import import_onnx, load_model
 from .progress import Progress
 from .shapes import bind_inputs

@@ -45,8 +45,8 @@ def test_random_graphs_match_onnxruntime(first):
 def test_the_fuzzer_finds_and_shrinks_a_wrong_kernel(monkeypatch):
     """With Tanh rendered as the identity on WebAssembly, some early graph fails, and shrinking cuts it down to a
     graph of at most three nodes that still holds a Tanh."""
-    from webjit import render_wasm
-    monkeypatch.setitem(render_wasm.FLOAT, "Tanh", "{0}")
+    from webjit import wasm_code
+    monkeypatch.setitem(wasm_code.FLOAT, "Tanh", "{0}")
     for seed in range(200):
         model, feeds, used = generate(seed)
         if not used.get("Tanh"):

@@ -7,6 +7,7 @@ from ..shapes import broadcast
 from ..space import ATTENTION_TILES, Variant, ceil_div
 from ..views import Access, contiguous_strides
 from .elementwise import bindings, leaf
+from .spec import KernelSpec
 
 
 def attention_space(batch: int, m: int, n: int, d: int, dv: int) -> tuple[Variant, ...]:
@@ -21,7 +22,6 @@ def attention_space(batch: int, m: int, n: int, d: int, dv: int) -> tuple[Varian
 
 
 def Attention(c, *, score_code, nan_guard=False, out_perm=None):
-    from . import KernelSpec
     q, kt, v, rest = c.node.inputs[0], c.node.inputs[1], c.node.inputs[2], c.node.inputs[3:]
     if any(c.dtype(x) != "float32" for x in (q, kt, v)):
         raise c.unsupported("attention on non-float32 tensors")

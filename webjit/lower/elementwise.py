@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..tensor import prod
 
 from ..space import ELEMENTWISE, Variant, ceil_div, grid
+from .spec import KernelSpec
 
 
 def space_1d(total: int, regs: int = 8) -> tuple[Variant, ...]:
@@ -40,7 +41,6 @@ def leaves(c, names, out_shape) -> tuple[list[str], list[dict]]:
 
 
 def Elementwise(c, *, code):
-    from . import KernelSpec
     out = c.node.outputs[0]
     shape = c.shape(out)
     bases, lv = leaves(c, c.node.inputs, shape)
@@ -52,7 +52,6 @@ def Elementwise(c, *, code):
 
 
 def Concat(c, *, axis):
-    from . import KernelSpec
     out = c.node.outputs[0]
     shape = c.shape(out)
     axis %= len(shape)

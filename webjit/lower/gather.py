@@ -4,10 +4,10 @@ from __future__ import annotations
 from ..tensor import prod
 
 from .elementwise import bindings, space_1d
+from .spec import KernelSpec
 
 
 def _spec(c, kind, params, names, total):
-    from . import KernelSpec
     bases, _ = bindings(c, names)
     return [KernelSpec(kind, c.node.name, params, tuple(bases), tuple(c.node.outputs), space_1d(total),
                        bytes=8 * total)]

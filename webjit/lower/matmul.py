@@ -6,6 +6,7 @@ from ..tensor import prod
 from ..shapes import broadcast
 from ..space import MATMUL_DIRECT, MATMUL_TILES, MATMUL_TK, MATMUL_VEC4, Variant, ceil_div
 from .elementwise import bindings, leaf
+from .spec import KernelSpec
 
 DEFAULT_TILE = (32, 32, 2, 2, 16, 1)
 DEFAULT_VEC4 = (32, 32, 2, 4, 4, 0)
@@ -65,7 +66,6 @@ def _epilogue_leaf(c, name: str, slot: int, out_shape, logical) -> dict:
 
 
 def MatMul(c, *, epilogue=None):
-    from . import KernelSpec
     a, b, rest = c.node.inputs[0], c.node.inputs[1], c.node.inputs[2:]
     if c.dtype(a) != "float32" or c.dtype(b) != "float32":
         raise c.unsupported(f"MatMul on {c.dtype(a)}; webjit multiplies float32 matrices")

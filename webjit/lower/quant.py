@@ -10,15 +10,14 @@ without scales B is the integer q - zero (MatMulInteger: the float32 sum of inte
 """
 from __future__ import annotations
 
-from ..shapes import broadcast
 from ..tensor import prod
 from ..views import Access
 from .elementwise import bindings
 from .matmul import _epilogue_leaf, matmul_space
+from .spec import KernelSpec
 
 
 def QMatMul(c, *, bits, signed, bs, scale, zp, zero, operands, za=False, aint=False, epilogue=None):
-    from . import KernelSpec
     from ..fuse.quant_pack import row_length
     ins = c.node.inputs
     a, w, rest = ins[0], ins[1], ins[operands:]
@@ -60,7 +59,6 @@ def QMatMul(c, *, bits, signed, bs, scale, zp, zero, operands, za=False, aint=Fa
 
 def QGather(c, *, bits, signed, dim, inner):
     """Rows of a packed table (one byte per value; rows padded to NP values) gathered as integers."""
-    from . import KernelSpec
     from ..fuse.quant_pack import row_length
     from .elementwise import space_1d
     table, idx = c.node.inputs

@@ -7,6 +7,7 @@ from ..tensor import prod
 
 from ..space import ROW_THREADS, Variant, ceil_div, grid
 from .elementwise import bindings, space_1d
+from .spec import KernelSpec
 
 
 def row_space(rows: int, cols: int) -> tuple[Variant, ...]:
@@ -21,7 +22,6 @@ def _rows_of(shape, axis: int) -> tuple[int, int, int]:
 
 
 def _row_kernel(c, kind: str, x: str, params: dict, extra_in=(), outputs=None):
-    from . import KernelSpec
     shape = c.shape(x)
     if c.dtype(x) != "float32":
         raise c.unsupported(f"{c.node.op} on {c.dtype(x)}")
@@ -71,7 +71,6 @@ def RMSNorm(c, *, epsilon=1e-6):
 
 
 def _reduce(c, op, axes=None, keepdims=1, noop_with_empty_axes=0):
-    from . import KernelSpec
     x, out = c.node.inputs[0], c.node.outputs[0]
     shape = c.shape(x)
     if axes is None and c.node.input(1):

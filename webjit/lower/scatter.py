@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..tensor import prod
 
 from .elementwise import bindings, leaf, space_1d
+from .spec import KernelSpec
 
 REDUCTIONS = ("none", "add", "mul", "max", "min")
 
@@ -13,7 +14,6 @@ def ScatterND(c, *, reduction="none"):
     which reads the indices and updates and writes rows of the output. Without a reduction every update row is a
     thread of its own (ONNX leaves duplicate indices undefined); with one, the rows are applied in order, one thread
     per column, so that duplicates accumulate as in onnxruntime."""
-    from . import KernelSpec
     data, idx, upd = c.node.inputs
     out = c.node.outputs[0]
     shape, ishape = c.shape(data), c.shape(idx)

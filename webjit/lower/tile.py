@@ -5,12 +5,12 @@ from ..tensor import prod
 from ..views import Access
 
 from .elementwise import space_1d
+from .spec import KernelSpec
 
 
 def Tile(c):
     """Tile(x, repeats) is x viewed as [r0, d0, r1, d1, ...] with stride 0 along each r (a broadcast), copied out
     densely: in row-major order that is the tiled tensor. One elementwise kernel, no new template."""
-    from . import KernelSpec
     x, out = c.node.inputs[0], c.node.outputs[0]
     repeats = [int(r) for r in c.g.const(c.node.inputs[1]).reshape(-1)]
     v, shape = c.view(x), c.shape(x)

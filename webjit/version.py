@@ -1,0 +1,2 @@
+"""The version of webjit (also in pyproject.toml)."""
+VERSION = "0.1.0"
