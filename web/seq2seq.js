@@ -54,8 +54,8 @@ function encoderSession(session, s) {
         : bundle._fetch(url, init));
       const options = session._options || {};
       const provider = session.executionProvider === 'wasm' ? 'wasm' : { name: 'webgpu', useCpuAdapter: true };
-      const { InferenceSession } = await import('./session.js');
-      const encoder = await InferenceSession.create({ url: new URL(s.encoder.folder, bundle.url), fetch: fetchFn },
+      // the encoder opens as the decoder did: InferenceSession.create, which every session carries as `_open`
+      const encoder = await session._open({ url: new URL(s.encoder.folder, bundle.url), fetch: fetchFn },
         { ...options, executionProviders: [provider], onProgress: undefined, fetch: undefined, integrity: undefined,
           ...(session.wasm ? { wasm: { numThreads: session.wasm.threads } } : {}) });
       const want = bundle.manifest.files[path].sha256;

@@ -92,6 +92,7 @@ export class InferenceSession {
         }
         const { WasmSession } = await import('./wasm/wasm_session.js');
         const wasm = await WasmSession.create(bundle, options, progress);
+        wasm._open = InferenceSession.create; // how an encoder-decoder's session opens its encoder (seq2seq.js)
         wasm.timings.loadMs = performance.now() - started;
         if (choice) wasm.providerChoice = wasm.tuningReport.providerChoice = choice;
         if (failed.length) wasm.fallback = { from: failed[0][0], reason: failed.map(([e, err]) => `${e}: ${err.message}`).join('; ') };
@@ -111,6 +112,7 @@ export class InferenceSession {
       }
       try {
         const session = await InferenceSession._createWebgpu(bundle, options, progress, started);
+        session._open = InferenceSession.create;
         // a lost device later switches to the next provider, when it is 'wasm' and the bundle has modules
         if (next.includes('wasm') && /** @type {any} */ (bundle.manifest).wasm) session._wasmOptions = options;
         return session;
@@ -157,6 +159,8 @@ export class InferenceSession {
     const m = bundle.manifest;
     this.bundle = bundle;
     this.gpu = gpu;
+    /** How sessions open (InferenceSession.create, set by it): an encoder-decoder opens its encoder so. @type {((src: any, options: any) => Promise<any>) | undefined} */
+    this._open = undefined;
     this.device = gpu.device;
     /** The provider this session runs on. */
     this.executionProvider = 'webgpu';

@@ -329,6 +329,8 @@ export class WasmSession {
     /** @type {any} */ this.tuningReport = { source: 'off' };
     /** Set when an earlier provider could not run: `{from, reason}`. @type {{from: string, reason: string} | undefined} */
     this.fallback = undefined;
+    /** How sessions open (InferenceSession.create, set by it): an encoder-decoder opens its encoder so. @type {((src: any, options: any) => Promise<any>) | undefined} */
+    this._open = undefined;
     /** Set when a provider listed before 'wasm' was passed over by choice: `{provider, over, reason}`.
      * @type {{provider: string, over: string, reason: string} | undefined} */
     this.providerChoice = undefined;
