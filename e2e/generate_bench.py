@@ -13,6 +13,7 @@ outputs logits, present.N.key/value) with seeded random weights, made on first u
 - gpt2-124m: GPT-2 small's shape (vocabulary 50257, 768 wide, 12 layers, 12 heads, 1024 positions);
 - llama-100m: a Llama-style decoder with grouped-query attention (vocabulary 32000, 768 wide, 8 layers, 12 heads over
   4 key/value heads, MLP 2048).
+NAME:q8 (gpt2-124m:q8) is the same model with int8 weights (onnxruntime's quantize_dynamic, made once beside it).
 The small hub decoders (gpt2, llama, qwen2 of `python -m demo_models hub`) and any ONNX file of that form work too.
 
 The webjit bundle is built first (not timed) with `--generate CONTEXT`: the context is what the generations below
@@ -70,8 +71,8 @@ def main(argv=None) -> int:
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m e2e.bench --generate", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(MODELS),
-                   help="comma list of gpt2-124m, llama-100m, the hub's small decoders (gpt2, llama, qwen2) or "
-                        ".onnx files (default gpt2-124m,llama-100m)")
+                   help="comma list of gpt2-124m, llama-100m, the hub's small decoders (gpt2, llama, qwen2), any "
+                        "of them as NAME:q8 (int8 weights), or .onnx files (default gpt2-124m,llama-100m)")
     p.add_argument("--prompt", type=int, default=128, help="the workload's prompt length (default 128)")
     p.add_argument("--new", type=int, default=128, help="the workload's new tokens (default 128)")
     p.add_argument("--past", default="16,128,512", help="pasts to time a token at (default 16,128,512)")
@@ -181,14 +182,28 @@ def _positions(name: str) -> int | None:
 
 
 def _model(name: str) -> Path:
-    """The ONNX file of a model name (a hub decoder is exported on first use)."""
+    """The ONNX file of a model name (a hub decoder is exported on first use; NAME:q8 is its int8 form, made once
+    by onnxruntime's quantize_dynamic, as transformers.js' model_quantized.onnx files are)."""
     if name.endswith(".onnx"):
         return Path(name)
     from demo_models import hub
+    base, _, form = name.partition(":")
+    if form not in ("", "q8"):
+        raise UsageError(f"{name}: the forms are NAME (float32) and NAME:q8")
     try:
-        return hub.get(name) / "onnx" / "model.onnx"
+        fp32 = hub.get(base) / "onnx" / "model.onnx"
     except hub.HubError as e:
         raise UsageError(f"{name}: {e}") from None
+    if not form:
+        return fp32
+    q8 = fp32.with_name("model_quantized.onnx")
+    if not q8.is_file():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        print(f"quantizing {base} (int8 weights, quantize_dynamic)", file=sys.stderr)
+        part = q8.with_suffix(".part.onnx")
+        quantize_dynamic(str(fp32), str(part), weight_type=QuantType.QInt8)
+        part.replace(q8)
+    return q8
 
 
 def _prepare(name: str, args, tmp: Path) -> tuple[Path, Path, Path, dict[str, list[int]]]:
