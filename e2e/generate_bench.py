@@ -175,8 +175,11 @@ def _positions(name: str) -> int | None:
     else:
         from demo_models import hub
         decoders = {a: s for a, s in {**hub.ARCHS, **hub.BENCH_ARCHS}.items() if s.task == "text-generation-with-past"}
-        if name not in decoders:
-            raise UsageError(f"unknown model {name!r}; known: {', '.join(decoders)}, or an .onnx file")
+        base, _, form = name.partition(":")
+        if base not in decoders or form not in ("", "q8"):
+            raise UsageError(f"unknown model {name!r}; known: {', '.join(decoders)} (each also as NAME:q8), or an "
+                             ".onnx file")
+        name = base
         config = decoders[name].config
     return config.get("n_positions") or config.get("max_position_embeddings")
 

@@ -31,15 +31,15 @@ from .errors import PaddingChanges, WebjitError
 from .files import replace_dir
 from .generation import ENCODER_FOLDER
 from .lower.quant import packed_weights
-from .plan import ALIGN, Plan, nbytes
+from .plan import OFFSET_ALIGN, Plan, nbytes
 from .progress import Progress
 from .render_wgsl import render
-from .space import DEFAULT_LIMITS, prune
+from .space import DEFAULT_LIMITS, prune, round_up
 from .tensor import Tensor
 
 FORMAT = "webjit-bundle"
 SCHEMA_VERSION = 1
-SHARD_BYTES = 32_000_000  # at most 32 MB per weight shard (a multiple of ALIGN)
+SHARD_BYTES = 32_000_000  # at most 32 MB per weight shard (a multiple of OFFSET_ALIGN)
 DEVICE_DTYPE = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32"}
 WEIGHT_FORMATS = ("fp32", "fp16")  # fp16: float32 weights stored as float16 (half the bytes), widened on load
 BACKENDS = ("webgpu", "wasm")
@@ -496,7 +496,7 @@ def _output_source(plan: Plan, name: str, input_index: dict, consts: dict) -> di
 
 
 def _aligned(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
+    return round_up(n, OFFSET_ALIGN)
 
 
 # -- the destination -----------------------------------------------------------------------------------------------

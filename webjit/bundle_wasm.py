@@ -18,9 +18,9 @@ from dataclasses import replace
 from .errors import WebjitError
 from .plan import Plan
 from .progress import Progress
-from .render_wasm import (ALIGN, HEADER, MAX_THREADS, PAGE, layout, render_tunable_module, tunable_functions,
+from .render_wasm import (CACHE_LINE, HEADER, MAX_THREADS, PAGE, layout, render_tunable_module, tunable_functions,
                           used_weights)
-from .space import ceil_div
+from .space import ceil_div, round_up
 from .space_wasm import REGISTERS, retarget
 from .wat import assemble
 
@@ -68,12 +68,12 @@ def write_wasm(plans: list[Plan], writer, weights: list[dict], indices: list[dic
         for name in used_weights(plan):
             if index[name] not in placed:
                 placed[index[name]] = at
-                at = ceil_div(at + max(plan.weights[name].nbytes, 4), ALIGN) * ALIGN
+                at = round_up(at + max(plan.weights[name].nbytes, 4), CACHE_LINE)
     loaded: list[dict[str, int]] = []  # per class, where what its load-time kernels write lives: its own
     for plan in plans:
         loaded.append({})
         for name, size in plan.loaded.items():
-            loaded[-1][name], at = at, ceil_div(at + max(size, 4), ALIGN) * ALIGN
+            loaded[-1][name], at = at, round_up(at + max(size, 4), CACHE_LINE)
     forms, lays = [], []
     for plan, index, own_loaded in zip(plans, indices, loaded):
         retargeted = {simd: retarget(plan, REGISTERS, relaxed=simd == "relaxed", unsigned_dot=simd == "relaxed")
@@ -86,8 +86,8 @@ def write_wasm(plans: list[Plan], writer, weights: list[dict], indices: list[dic
             raise WebjitError("internal: the fixed SIMD form of the plan does not fit the relaxed form's layout")
         forms.append(retargeted)
         lays.append(lay)
-    selects = [ceil_div(lay.size, ALIGN) * ALIGN for lay in lays]  # each class's table of chosen variants
-    size = max(sel + 4 * len(plan.kernels) + ALIGN for sel, plan in zip(selects, plans))
+    selects = [round_up(lay.size, CACHE_LINE) for lay in lays]  # each class's table of chosen variants
+    size = max(sel + 4 * len(plan.kernels) + CACHE_LINE for sel, plan in zip(selects, plans))
     sections = []
     bar = Progress("wasm", len(plans) * len(FORMS))
     for plan, retargeted, lay, select in zip(plans, forms, lays, selects):

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field, replace
 from .errors import WebjitError
 from .ir import Graph
 from .lower import KernelSpec
+from .space import round_up
 from .tensor import Tensor, prod
 
-ALIGN = 256  # minStorageBufferOffsetAlignment on every WebGPU device
+OFFSET_ALIGN = 256  # minStorageBufferOffsetAlignment on every WebGPU device: buffers and bindings start there
 DEVICE_DTYPES = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32",
                  "int8": "int32", "uint8": "int32", "uint32": "uint32"}  # uint32: packed quantized weights
 
@@ -111,7 +112,7 @@ def _place(kernels: list[KernelSpec], sizes: dict[str, int], keep: set[str], reu
         for name in k.outputs:
             if name not in sizes or name in slots:
                 continue
-            size = -(-sizes[name] // ALIGN) * ALIGN
+            size = round_up(sizes[name], OFFSET_ALIGN)
             fitting = [b for b in free if pool[b] >= size]
             if fitting:
                 b = min(fitting, key=lambda b: pool[b])
@@ -174,7 +175,7 @@ def make_plan(g: Graph, kernels: list[KernelSpec], reuse: bool = True) -> Plan:
     for o in g.outputs:
         if o in arena_values and o not in slots:
             slots[o] = (len(pool), arena_values[o])
-            pool.append(-(-arena_values[o] // ALIGN) * ALIGN)
+            pool.append(round_up(arena_values[o], OFFSET_ALIGN))
     known = list(dict.fromkeys([*bound, *g.outputs, *g.inputs]))
     return Plan(kernels, {n: values[n].dtype for n in known},
                 {n: tuple(values[n].shape) for n in known},

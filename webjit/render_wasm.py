@@ -33,12 +33,12 @@ from .errors import UnsupportedOp
 from .lower import KernelSpec
 from .plan import Plan, nbytes
 from .render_wasm_kinds import KINDS, form
-from .space import Variant, ceil_div
+from .space import Variant, ceil_div, round_up
 from .space_wasm import i8_row
 from .wasm_code import TYPES
 
 TEMPLATES = Path(__file__).parent / "templates_wasm"
-ALIGN = 64          # every buffer starts on a cache line
+CACHE_LINE = 64     # every buffer of the linear memory starts on one
 HEADER = 64         # bytes 0-7: the barrier's arrival count and generation; byte 8: 1 once a thread gave up
 BARRIER_TIMEOUT_S = 60  # a thread waiting this long at the barrier between kernels traps (see module.wat.j2)
 MAX_THREADS = 16    # threads the scratch area serves
@@ -60,7 +60,7 @@ class Layout:
 
 
 def _align(x: int) -> int:
-    return ceil_div(x, ALIGN) * ALIGN
+    return round_up(x, CACHE_LINE)
 
 
 def used_weights(plan: Plan) -> list[str]:
@@ -97,7 +97,7 @@ def layout(plan: Plan, threads: int = MAX_THREADS, placed: dict[str, int] | None
         at = _align(at + size)
     offsets.update({name: pool[b] for name, (b, _) in plan.slots.items()})
     per_thread = _align(max([scratch_bytes(k, v) for k in plan.kernels for v in k.space] + [0]))
-    return Layout(offsets, at, per_thread, threads, at + per_thread * threads + ALIGN)
+    return Layout(offsets, at, per_thread, threads, at + per_thread * threads + CACHE_LINE)
 
 
 def scratch_bytes(spec: KernelSpec, variant: Variant) -> int:
@@ -111,7 +111,7 @@ def scratch_bytes(spec: KernelSpec, variant: Variant) -> int:
     if spec.kind == "matmul":
         rows = min(v["KB"], p["K"])
         if (p.get("quant") or {}).get("aint"):  # B in groups of 4 rows, packed a group at a time
-            rows = ceil_div(rows, 4) * 4
+            rows = round_up(rows, 4)
         return 16 * v["NR"] * rows
     if spec.kind == "attention":
         return 16 * v["BQ"] * ceil_div(p["N"], 4)

@@ -71,6 +71,11 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def round_up(a: int, b: int) -> int:
+    """a rounded up to a multiple of b."""
+    return ceil_div(a, b) * b
+
+
 def grid(groups: int) -> tuple[int, int, int]:
     """Spread a 1-D count of workgroups over x and y so no dimension exceeds the 65535 limit."""
     if groups <= 65535:

@@ -15,7 +15,7 @@ from itertools import zip_longest
 
 from .tensor import prod
 
-from .space import Variant, ceil_div
+from .space import Variant, ceil_div, round_up
 
 REGISTERS = 16      # v128 registers on x86-64 (xmm0-15); AArch64 has 32
 L1_BYTES = 32768    # L1 data cache the inner loops plan for
@@ -75,7 +75,7 @@ def _variant(registers: int = 0, **values) -> Variant:
 
 
 def _pad(x: int, to: int) -> int:
-    return max(to, ceil_div(x, to) * to)
+    return max(to, round_up(x, to))
 
 
 def matmul_space(m: int, n: int, k: int, registers: int = REGISTERS) -> list[Variant]:
@@ -95,7 +95,7 @@ def matmul_space(m: int, n: int, k: int, registers: int = REGISTERS) -> list[Var
 
 def i8_row(p: dict, v: dict) -> int:
     """Bytes per row of matmul_i8's A planes: the K block, rounded up to 16."""
-    return ceil_div(min(v["KB"], p["K"]), 16) * 16
+    return round_up(min(v["KB"], p["K"]), 16)
 
 
 def i8_space(p: dict, registers: int = REGISTERS, unsigned_dot: bool = False) -> list[Variant]:

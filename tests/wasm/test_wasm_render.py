@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import webjit
-from webjit.render_wasm import ALIGN, HEADER, layout, render, render_module
+from webjit.render_wasm import CACHE_LINE, HEADER, layout, render, render_module
 from webjit.space_wasm import L1_BYTES, WASM_MATMUL_TILES, attention_space, matmul_space, retarget
 
 
@@ -63,7 +63,7 @@ def test_layout_places_buffers_apart_and_aligned(tmp_path):
     assert all(lay.offsets[n] == pool_at[b] for n, (b, _) in plan.slots.items())
     regions += [(pool_at[b], size) for b, size in enumerate(plan.pool)]
     regions.sort()
-    assert regions[0][0] >= HEADER and all(off % ALIGN == 0 for off, _ in regions)
+    assert regions[0][0] >= HEADER and all(off % CACHE_LINE == 0 for off, _ in regions)
     for (a, n), (b, _) in zip(regions, regions[1:]):
         assert a + n <= b
     assert regions[-1][0] <= lay.scratch and lay.scratch + lay.threads * lay.scratch_per_thread <= lay.size

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..tensor import prod
 
 from ..shapes import broadcast
-from ..space import MATMUL_DIRECT, MATMUL_TILES, MATMUL_TK, MATMUL_VEC4, Variant, ceil_div
+from ..space import MATMUL_DIRECT, MATMUL_TILES, MATMUL_TK, MATMUL_VEC4, Variant, ceil_div, round_up
 from .elementwise import bindings, leaf
 from .spec import KernelSpec
 
@@ -20,7 +20,7 @@ def vec4_ok(a, b, n: int, k: int) -> bool:
 
 def matmul_space(batch: int, m: int, n: int, k: int, vec4: bool = False) -> tuple[Variant, ...]:
     def pad(x):
-        return max(16, ceil_div(x, 16) * 16)
+        return max(16, round_up(x, 16))
     out = []
     for bm, bn, tm, tn in MATMUL_TILES:
         if bm > 2 * pad(m) or bn > 2 * pad(n):

@@ -5,14 +5,14 @@ import math
 
 from ..tensor import prod
 
-from ..space import ROW_THREADS, Variant, ceil_div, grid
+from ..space import ROW_THREADS, Variant, grid, round_up
 from .elementwise import bindings, space_1d
 from .spec import KernelSpec
 
 
 def row_space(rows: int, cols: int) -> tuple[Variant, ...]:
     out = [Variant((("wg", wg),), grid(rows), wg, 8 * wg, 8) for wg in ROW_THREADS
-           if wg <= max(32, 2 * ceil_div(cols, 32) * 32)]
+           if wg <= max(32, 2 * round_up(cols, 32))]
     return tuple(sorted(out, key=lambda v: v.v["wg"] != 64))
 
 
