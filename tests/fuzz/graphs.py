@@ -507,8 +507,10 @@ def gemm(g, rng, t):
 
 def quantized_linear(g, rng, t):
     """What quantize_dynamic writes for a linear layer: DynamicQuantizeLinear, MatMulInteger with int8 weights (or
-    uint8 ones and their zero point), Cast, and the two scales; uint8 and int32 stay inside the recipe."""
-    if t.dtype != "float32" or len(t.shape) < 1 or t.bound > 100:
+    uint8 ones and their zero point), Cast, and the two scales; uint8 and int32 stay inside the recipe. Only of a
+    tensor whose bits every correct implementation agrees on (`exact`): round(x / scale) turns an ulp of x at a tie
+    into a whole step, so quantizing a LayerNorm's output, say, would compare rounding noise."""
+    if t.dtype != "float32" or len(t.shape) < 1 or t.bound > 100 or not t.exact:
         return None
     k, n = t.shape[-1], int(rng.choice(DIMS[1:]))
     names = [g.fresh("q"), g.fresh("qs"), g.fresh("qz")]
