@@ -35,17 +35,16 @@ WASM_MATMUL_UNROLL = [1, 4]
 
 # --- matmul, integer form (matmul_i8.wat.j2): a matmul of uint8 A and int8 B (MatMulInteger with constant weights)
 # also has a form that sums byte products with i32x4.relaxed_dot_i8x16_i7x16_add_s, 16 a step; it comes first for
-# such kernels, in the relaxed SIMD form only. Each accumulator has a hi and a lo half. B lies in panels of 16
-# columns (fuse/quant_pack.grouped), so NR divides 4, in these and in the float forms of such kernels. V8 keeps one v128 register
-# for itself, so a tile that needs all 16 spills (3 x 2 ran 2.0 against 1.1 ms for 1 x 4 at 128 x 384 x 1536).
-WASM_I8_TILES = [(1, 4), (2, 2), (6, 1), (4, 1), (3, 1), (2, 1)]
+# such kernels, in the relaxed SIMD form only. dot 1: A's bytes split in halves, two accumulators a tile element.
+# dot 2: where the engine's relaxed dot reads its second operand as unsigned bytes exactly (V8 with AVX-VNNI; the
+# runtime checks), A's bytes whole, one accumulator. B lies in panels of 16 columns (fuse/quant_pack.grouped), so
+# NR divides 4, in these and in the float forms of such kernels.
+WASM_I8_TILES = {1: [(1, 4), (2, 2), (6, 1), (4, 1), (3, 1), (2, 1)], 2: [(2, 4), (4, 2), (6, 2), (5, 2), (3, 2)]}
 WASM_I8_KB = [256, 1024]
-# dot 2: where the engine's relaxed dot reads its second operand as unsigned bytes, exactly (V8 with AVX-VNNI; the
-# runtime checks), A's bytes go in whole: one accumulator a tile element and one dot a step.
-WASM_U8_TILES = [(2, 4), (4, 2), (6, 2), (5, 2), (3, 2)]
-WASM_I8_PLANES = 1 << 20  # the two byte planes of A's K block (M x KB each) stay within this many bytes
-# Kept if the 2 MR*NR accumulators + NR columns of B + the 2 broadcast halves of A fit the registers but one; and,
-# among K blocks that cover all of K, only the smallest.
+WASM_I8_PLANES = 1 << 20  # the byte planes of A's K block (M x KB each) stay within this many bytes
+# Kept if the accumulators + NR columns of B + the broadcast bytes of A fit the registers but one (V8 keeps one v128
+# register for itself: the 3 x 2 dot 1 tile, which needs all 16, spilled and ran 2.0 against 1.1 ms for 1 x 4 at
+# 128 x 384 x 1536); and, among K blocks that cover all of K, only the smallest.
 
 # --- gemv: a matmul of one row (decode steps) also has the form of gemv.wat.j2, blocks of NB columns whose sums
 # wait in scratch while B streams through row by row; it comes first for such kernels. Kept if B is contiguous
@@ -100,31 +99,25 @@ def i8_row(p: dict, v: dict) -> int:
 
 def i8_space(p: dict, registers: int = REGISTERS, unsigned_dot: bool = False) -> list[Variant]:
     """The integer forms of a matmul of uint8 A and int8 B, the default first (dot 1); with unsigned_dot, the dot 2
-    forms too."""
+    forms too, taking turns with the dot 1 ones, so that a bundle's first few candidates hold both kinds and an
+    engine without the unsigned dot still has a choice."""
     q = p.get("quant")
     if not q or not q.get("aint") or q["bits"] != 8 or not q["signed"] or q["scale"] is not None or q["zp"] is not None:
         return []
     m, n, k = p["M"], p["N"], p["K"]
-    split, whole = [], []
-    for mr, nr in WASM_I8_TILES:
-        regs = 2 * mr * nr + nr + 2
-        if regs >= registers or mr > 2 * _pad(m, 4) or 4 * nr > 2 * _pad(n, 4):
-            continue
-        blocks = [kb for kb in WASM_I8_KB if 2 * m * min(kb, k) <= WASM_I8_PLANES] or WASM_I8_KB[:1]
-        covering = [kb for kb in blocks if kb >= k]
-        blocks = [kb for kb in blocks if kb < k] + covering[:1]
-        split += [_variant(regs, dot=1, MR=mr, NR=nr, KB=kb, relaxed=1) for kb in blocks]
-    for mr, nr in WASM_U8_TILES if unsigned_dot else []:
-        regs = mr * nr + nr + 1
-        if regs >= registers or mr > 2 * _pad(m, 4) or 4 * nr > 2 * _pad(n, 4):
-            continue
-        blocks = [kb for kb in WASM_I8_KB if m * min(kb, k) <= WASM_I8_PLANES] or WASM_I8_KB[:1]
-        covering = [kb for kb in blocks if kb >= k]
-        blocks = [kb for kb in blocks if kb < k] + covering[:1]
-        whole += [_variant(regs, dot=2, MR=mr, NR=nr, KB=kb, relaxed=1) for kb in blocks]
-    # taking turns, the split default first: a bundle's first few candidates hold both kinds, so that an engine
-    # without the unsigned dot still has a choice
-    return [v for pair in zip_longest(split, whole) for v in pair if v is not None]
+    forms = {}
+    for dot in (1, 2) if unsigned_dot else (1,):
+        planes = 2 if dot == 1 else 1  # A's halves, or its bytes whole
+        forms[dot] = []
+        for mr, nr in WASM_I8_TILES[dot]:
+            regs = planes * mr * nr + nr + planes
+            if regs >= registers or mr > 2 * _pad(m, 4) or 4 * nr > 2 * _pad(n, 4):
+                continue
+            blocks = [kb for kb in WASM_I8_KB if planes * m * min(kb, k) <= WASM_I8_PLANES] or WASM_I8_KB[:1]
+            covering = [kb for kb in blocks if kb >= k]
+            blocks = [kb for kb in blocks if kb < k] + covering[:1]
+            forms[dot] += [_variant(regs, dot=dot, MR=mr, NR=nr, KB=kb, relaxed=1) for kb in blocks]
+    return [v for pair in zip_longest(*forms.values()) for v in pair if v is not None]
 
 
 def gemv_space(p: dict) -> list[Variant]:
