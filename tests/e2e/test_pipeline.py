@@ -163,6 +163,15 @@ try {
     assert cosines(got, reference).min() >= 0.99999
 
 
+def _in_fresh_page(chromium, url: str, body: str, arg):
+    """run(body, arg) in a page of a context of its own on `url`, closed afterwards."""
+    context = chromium.new_context()
+    try:
+        return run(harness.open_page(context, url), body, arg)
+    finally:
+        context.close()
+
+
 def test_the_text_generation_pipeline_generates_onnxruntimes_greedy_ids(chromium, serve, tmp_path):
     """A decoder's hub folder built with --generate: pipeline('text-generation') takes the prompt's ids (this
     random GPT-2's folder has no tokenizer.json, so there is no text) and its eos id from config.json."""
@@ -184,11 +193,7 @@ def test_the_text_generation_pipeline_generates_onnxruntimes_greedy_ids(chromium
         await generator.dispose();
         return {...out, refused};
     }"""
-    context = chromium.new_context()
-    try:
-        got = run(harness.open_page(context, serve(out)), body, {"prompt": prompt})
-    finally:
-        context.close()
+    got = _in_fresh_page(chromium, serve(out), body, {"prompt": prompt})
     assert got["ids"] == reference_greedy(hub.get("gpt2") / "onnx/model.onnx", prompt, 24, eos)
     assert got["text"] is None and "pass the prompt's token ids" in got["refused"]
 
@@ -221,11 +226,7 @@ def test_text_in_text_out_with_a_byte_level_bpe_tokenizer(chromium, serve, tmp_p
         await generator.dispose();
         return {...out, streamed: streamed.join('')};
     }"""
-    context = chromium.new_context()
-    try:
-        got = run(harness.open_page(context, serve(out)), body, {"prompt": prompt})
-    finally:
-        context.close()
+    got = _in_fresh_page(chromium, serve(out), body, {"prompt": prompt})
     ids = tok.encode(prompt).ids
     assert got["ids"] == reference_greedy(folder / "onnx/model.onnx", ids, 16)
     assert got["text"] == tok.decode(got["ids"]) == got["streamed"]
