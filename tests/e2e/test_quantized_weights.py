@@ -67,14 +67,30 @@ def test_quantized_minilm_matches_onnxruntime_on_the_same_file(page, quantized, 
         assert err <= 0.03 * span and cosine >= 0.9995, f"max abs error {err:.3e}, cosine {cosine}"
 
 
-# A q8 layer alone, its int32 sums as the output, after tuning: the winner must give onnxruntime's integers.
-RUN_INTEGER = """async ({webjit, create}) => {
-    const session = await create('/', {executionProviders: ['wasm'], wasm: {numThreads: 1}, cache: false,
-                                       tuning: {budgetMs: 60000}});
+# A q8 layer alone, its int32 sums as the output, after tuning: the winner must give onnxruntime's integers. Then
+# where the engine's dot reads unsigned bytes, each variant in `pin` in turn, loaded from the cache as a later visit would (whichever is fastest, each of them
+# must give them too).
+RUN_INTEGER = """async ({webjit, create}, pin) => {
+    const options = {executionProviders: ['wasm'], wasm: {numThreads: 1}, cache: false, tuning: {budgetMs: 60000}};
+    const session = await create('/', options);
     const ref = await webjit.loadReference(session.bundle);
-    const y = (await session.run(ref.inputs)).y;
-    const k = session.tuningReport.kernels.find((r) => r.kernel.endsWith('_matmul'));
-    return {wasm: session.wasm, tried: Object.keys(k.times), winner: k.winner, data: Array.from(y.data)};
+    const matmul = (report) => report.kernels.find((r) => r.kernel.endsWith('_matmul'));
+    const k = matmul(session.tuningReport);
+    const out = {wasm: session.wasm, tried: Object.keys(k.times), winner: k.winner,
+                 data: Array.from((await session.run(ref.inputs)).y.data), pinned: {}};
+    const cache = await import('/web/cache.js');
+    const { wasmDevice } = await import('/web/wasm/choices.js');
+    const { simd, unsignedDot, threads } = session.wasm;
+    const device = wasmDevice(simd, threads, navigator.hardwareConcurrency || 1, unsignedDot);
+    for (const variant of unsignedDot ? pin : []) {
+      const winners = Object.fromEntries(session.tuningReport.kernels.map((r) => [r.kernel, r === k ? variant : r.winner]));
+      await cache.writeEntry(cache.cacheKey(session.bundle.hash, device),
+                             cache.makeEntry(session.bundle.hash, device, [winners], {}));
+      const later = await create('/', {...options, cache: true});
+      out.pinned[variant] = {source: later.tuningReport.source, winner: matmul(later.tuningReport).winner,
+                             data: Array.from((await later.run(ref.inputs)).y.data)};
+    }
+    return out;
 }"""
 
 # Before any script of the page: the engine's relaxed dot looks like one that does not read unsigned bytes (the
@@ -110,23 +126,30 @@ def integer_bundle(tmp_path_factory):
 @pytest.mark.parametrize("probe", ["as it is", "failing"])
 def test_the_integer_matmul_gives_onnxruntime_sums_with_and_without_the_unsigned_dot(chromium, serve, integer_bundle,
                                                                                      probe):
-    """Where the engine's relaxed dot reads unsigned bytes, the dot2 candidates are timed too and win (one dot a
-    step instead of two); where the probe says it does not, they are never run, and a split (dot1) one wins."""
+    """Where the engine's relaxed dot reads unsigned bytes, the dot2 candidates are timed too (one dot a step
+    instead of two), and each of them, loaded as the winner, gives onnxruntime's sums; where the probe says it does
+    not, they are never run, and a split (dot1) one wins."""
+    manifest = json.loads((integer_bundle / "manifest.json").read_text())
+    kernel = next(k for k in manifest["wasm"]["kernels"] if k["name"].endswith("_matmul"))
+    unsigned = sorted({kernel["variants"]["relaxed"][i] for i in kernel["unsignedDot"]})
+    assert unsigned and all("dot2" in key for key in unsigned)
     context = chromium.new_context()
     if probe == "failing":
         context.add_init_script(NO_UNSIGNED_DOT)
     try:
-        got = run(harness.open_page(context, serve(integer_bundle)), RUN_INTEGER)
+        page = harness.open_page(context, serve(integer_bundle))
+        got = run(page, RUN_INTEGER, unsigned)
     finally:
         context.close()
     want = reference(integer_bundle, "outputs")["y"]
     np.testing.assert_array_equal(np.array(got["data"], np.int64).reshape(want.shape), want)
-    manifest = json.loads((integer_bundle / "manifest.json").read_text())
-    kernel = next(k for k in manifest["wasm"]["kernels"] if k["name"].endswith("_matmul"))
-    unsigned = {kernel["variants"]["relaxed"][i] for i in kernel["unsignedDot"]}
-    assert got["wasm"]["simd"] == "relaxed" and unsigned and all("dot2" in key for key in unsigned)
-    if probe == "failing" or not got["wasm"]["unsignedDot"]:
-        assert probe == "as it is" or got["wasm"]["unsignedDot"] is False
-        assert not unsigned & set(got["tried"]) and "dot1" in got["winner"], (got["tried"], got["winner"])
+    has_it = got["wasm"]["unsignedDot"]
+    assert got["wasm"]["simd"] == "relaxed" and not (probe == "failing" and has_it)
+    if not has_it:
+        assert not set(unsigned) & set(got["tried"]) and "dot1" in got["winner"], (got["tried"], got["winner"])
     else:  # an engine that has it (V8 with AVX-VNNI)
-        assert unsigned <= set(got["tried"]) and got["winner"] in unsigned, (got["tried"], got["winner"])
+        assert set(unsigned) <= set(got["tried"]) and sorted(got["pinned"]) == unsigned, got["tried"]
+        for variant, later in got["pinned"].items():
+            assert later["source"] == "cache" and later["winner"] == variant, (variant, later["source"])
+            np.testing.assert_array_equal(np.array(later["data"], np.int64).reshape(want.shape), want,
+                                          err_msg=variant)
