@@ -1,9 +1,11 @@
-"""Benchmark webjit against onnxruntime-web 1.31 in the same headless Chromium, on WebGPU and on WebAssembly
-(1 thread and N threads), at several CPU throttling rates, and write a JSON and an HTML report.
+"""Benchmark webjit against onnxruntime-web 1.31 (and transformers.js 4.3, with --engines ...,tjs) in the same
+headless Chromium, on WebGPU and on WebAssembly (1 thread and N threads), at several CPU throttling rates, and write
+a JSON and an HTML report.
 
     python -m e2e.bench                                   # MiniLM seq 128, every engine and backend, CPU 1x and 4x
     python -m e2e.bench --models minilm,bert_base,gpt2 --throttle 1 --runs 20 --max-seconds 30
     python -m e2e.bench --models minilm:q8,minilm:q4 --throttle 1     # the hub's other files of a model
+    python -m e2e.bench --models minilm,minilm:q8 --engines webjit,ort,tjs --backends wasm1,wasmN --throttle 1
     python -m e2e.bench --engines webjit,ort --backends wasm1 --runs 3 --throttle 1 --out build/bench
     python -m e2e.bench merge build/bench/report-a.json build/bench/report-b.json -o cross-device.html
     python -m e2e.bench --generate                        # text generation: tokens/s (e2e/generate_bench.py)
@@ -15,7 +17,9 @@ Each measurement gets a fresh browser context at its CPU throttling rate (Chrome
 - warm latency: median and p90 of up to --runs runs, stopped early after --max-seconds of warm runs;
 - max abs error of the outputs against onnxruntime (Python, CPU) on the same inputs;
 - JS heap (CDP `Runtime.getHeapUsage`) and the bytes of live GPU buffers the page created.
-Both engines read the same ONNX file (webjit through the bundle built from it, not timed) and the same inputs.
+Every engine reads the same ONNX file (webjit through the bundle built from it, not timed) and the same inputs;
+transformers.js through its AutoModel for the file (as its pipelines call it, without their tokenization), from the
+file laid out as a hub repository. It is installed into e2e/tjs/ from npm on first use.
 The report goes to --out (default build/bench/): report-<host>-<timestamp>.json and report.html beside it;
 a summary with webjit's speedup over onnxruntime-web, measured in the same run, is printed. onnxruntime-web comes
 from node_modules (`npm install` at the repository root). Progress goes to stderr.
@@ -42,7 +46,9 @@ from . import measure as M
 from .report import render_html, summary
 
 DEFAULT_OUT = Path("build/bench")
-ENGINES = {"webjit": "webjit", "ort": "ORT-web"}
+ENGINES = M.ENGINE_LABELS
+# transformers.js loads a model by its config's model_type; the demo encoders it can run, with theirs
+TJS_MODEL_TYPES = {"minilm": "bert", "bert_base": "bert"}
 BACKENDS = ("webgpu", "wasm1", "wasmN")
 
 
@@ -72,7 +78,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "of fp16, q8, q4, optimized (the file onnxruntime's tools make from it, as on the hub)")
     p.add_argument("--model", dest="models", help=argparse.SUPPRESS)  # the older single-model spelling
     p.add_argument("--seq", type=int, default=128, help="sequence length (default 128)")
-    p.add_argument("--engines", default="webjit,ort", help="comma list of webjit, ort")
+    p.add_argument("--engines", default="webjit,ort",
+                   help="comma list of webjit, ort (onnxruntime-web), tjs (transformers.js, installed into e2e/tjs/ "
+                        "on first use)")
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma list of webgpu, wasm1, wasmN")
     p.add_argument("--backend", choices=["webgpu", "wasm"], help="only this backend (wasm: N threads)")
     p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 4), help="N of wasmN (default min(cores, 4))")
@@ -108,6 +116,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
         raise UsageError(f"--bundle {args.bundle}: needs a single model and a folder with a manifest.json")
     if "ort" in args.engines and M.ort_web_missing():
         raise UsageError(M.ort_web_missing())
+    if "tjs" in args.engines:
+        bad = [m for m in args.models if m.partition(":")[0] not in TJS_MODEL_TYPES or m.endswith(":optimized")]
+        if bad:
+            raise UsageError(f"tjs: transformers.js runs the encoders {', '.join(TJS_MODEL_TYPES)} in the forms "
+                             f"it ships (fp32, fp16, q8, q4), not {', '.join(bad)}")
+        try:
+            M.install_tjs()
+        except RuntimeError as e:
+            raise UsageError(str(e)) from None
     return args
 
 
@@ -164,8 +181,8 @@ def _bench(args, browser) -> int:
     progress = _progress(total)
     with tempfile.TemporaryDirectory(prefix="webjit-bench-") as tmp:
         for model in args.models:
-            bundle, model_path, data = _prepare(model, args, Path(tmp) / model)
-            server = M.make_bench_server(bundle, model_path, data)
+            bundle, model_path, data, hub = _prepare(model, args, Path(tmp) / model)
+            server = M.make_bench_server(bundle, model_path, data, hub)
             try:
                 if not report["machine"]:
                     report["machine"] = M.machine(browser, server.url)
@@ -199,8 +216,9 @@ def _one(browser, url, c: M.Config, model: str, rate: float, profile: str, args,
     return {**head, **r, "wallSeconds": round(time.perf_counter() - t, 1)}
 
 
-def _prepare(model: str, args, tmp: Path) -> tuple[Path, Path, Path]:
-    """The bundle (built unless --bundle), the ONNX path and the data folder (inputs, onnxruntime outputs)."""
+def _prepare(model: str, args, tmp: Path) -> tuple[Path, Path, Path, Path | None]:
+    """The bundle (built unless --bundle), the ONNX path, the data folder (inputs, onnxruntime outputs) and, for
+    transformers.js, the same file as a hub repository."""
     import demo_models
     from demo_models import precisions
     from webjit.errors import WebjitError
@@ -219,8 +237,15 @@ def _prepare(model: str, args, tmp: Path) -> tuple[Path, Path, Path]:
         except WebjitError as e:
             raise UsageError(f"{model}: {e}") from None
         print(f"built {model} (seq {args.seq}) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    M.write_data(model_path, feeds, tmp / "data")
-    return bundle, model_path, tmp / "data"
+    M.write_data(model_path, feeds, tmp / "data", dtype=form or "fp32")
+    hub = None
+    if "tjs" in args.engines:
+        config = {"model_type": TJS_MODEL_TYPES[base]}
+        if base == "minilm":
+            config = json.loads((demo_models.minilm_dir() / "config.json").read_text())
+        M.write_hub_layout(model_path, config, tmp / "hub")
+        hub = tmp / "hub"
+    return bundle, model_path, tmp / "data", hub
 
 
 def _write(report: dict, json_path: Path, args) -> None:

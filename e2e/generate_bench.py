@@ -91,7 +91,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the report JSON to this file")
     args = p.parse_args(argv)
     args.models = _names(args.models, None, "model")
-    args.engines = _names(args.engines, ENGINES, "engine")
+    args.engines = _names(args.engines, {k: v for k, v in ENGINES.items() if k != "tjs"}, "engine")
     args.backends = _names(args.backends, BACKENDS, "backend")
     try:
         args.throttle = [float(t) for t in args.throttle.split(",")]

@@ -3,7 +3,9 @@ identity, and one measurement (a fresh browser context, a cold visit, a warm loo
 
 A measurement page (pages/bench.html) is served with the webjit bundle at /, the runtime at /web/, the ONNX model
 folder at /model/, onnxruntime-web's dist/ at /ort/, the inputs and onnxruntime's outputs at /data/, and the
-page itself at /bench/, all from 127.0.0.1 with the cross-origin isolation headers.
+page itself at /bench/, all from 127.0.0.1 with the cross-origin isolation headers. For transformers.js, its
+browser build is at /tjs/, the onnxruntime-web files that build loads at /tjs-ort/, and the same ONNX file laid
+out as a hub repository (config.json, onnx/) at /tjs-model/.
 """
 from __future__ import annotations
 
@@ -20,19 +22,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = Path(__file__).resolve().parent / "pages"
 ORT_DIST = ROOT / "node_modules" / "onnxruntime-web" / "dist"
+# transformers.js has its own folder: it pins its own onnxruntime-web, and its onnxruntime-node dependency would
+# download binaries in an install script, which --ignore-scripts skips (the page needs neither)
+TJS_ROOT = Path(__file__).resolve().parent / "tjs"
+TJS_DIST = TJS_ROOT / "node_modules" / "@huggingface" / "transformers" / "dist"
+TJS_ORT_DIST = TJS_ROOT / "node_modules" / "onnxruntime-web" / "dist"
+ENGINE_LABELS = {"webjit": "webjit", "ort": "ORT-web", "tjs": "transformers.js"}
 LOAD_TIMEOUT_S = 600  # a visit that has not given its first result by then (plus the warm loop's time) failed
 
 
 @dataclass(frozen=True)
 class Config:
-    """One engine on one backend: engine 'webjit' or 'ort', ep 'webgpu' or 'wasm', threads for wasm."""
+    """One engine on one backend: engine 'webjit', 'ort' or 'tjs', ep 'webgpu' or 'wasm', threads for wasm."""
     engine: str
     ep: str
     threads: int = 1
 
     @property
     def engine_label(self) -> str:
-        return "webjit" if self.engine == "webjit" else "ORT-web"
+        return ENGINE_LABELS[self.engine]
 
     @property
     def backend(self) -> str:
@@ -46,6 +54,39 @@ def ort_web_missing() -> str | None:
     return None
 
 
+def install_tjs() -> None:
+    """Install transformers.js into e2e/tjs/ from npm when it is not there yet (a UsageError-worthy RuntimeError
+    when npm fails)."""
+    import subprocess
+    if (TJS_DIST / "transformers.js").is_file() and TJS_ORT_DIST.is_dir():
+        return
+    cmd = ["npm", "install", "--prefix", str(TJS_ROOT), "--no-audit", "--no-fund", "--ignore-scripts"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise RuntimeError(f"cannot run npm to install transformers.js: {e}") from None
+    if done.returncode != 0 or not (TJS_DIST / "transformers.js").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"installing transformers.js failed ({' '.join(cmd)}): {tail[0]}")
+
+
+def tjs_version() -> str | None:
+    try:
+        return json.loads((TJS_DIST.parent / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_hub_layout(model: Path, config: dict, out: Path) -> None:
+    """`out` as a hub repository that holds `model`'s folder as its onnx/ (a link: the very same files) and
+    `config`, for transformers.js."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config))
+    link = out / "onnx"
+    if not link.exists():
+        link.symlink_to(model.resolve().parent, target_is_directory=True)
+
+
 def ort_web_version() -> str | None:
     try:
         return json.loads((ORT_DIST.parent / "package.json").read_text())["version"]
@@ -53,9 +94,10 @@ def ort_web_version() -> str | None:
         return None
 
 
-def write_data(model: Path, feeds: dict[str, np.ndarray], out: Path) -> None:
+def write_data(model: Path, feeds: dict[str, np.ndarray], out: Path, dtype: str = "fp32") -> None:
     """Write `feeds`, onnxruntime's (Python, CPU) outputs for them, and the list of the model's files into `out`
-    as raw little-endian arrays and feeds.json, for the measurement page."""
+    as raw little-endian arrays and feeds.json, for the measurement page; `dtype`: the precision transformers.js
+    knows the file by."""
     import onnx
     import onnxruntime
     out.mkdir(parents=True, exist_ok=True)
@@ -70,18 +112,21 @@ def write_data(model: Path, feeds: dict[str, np.ndarray], out: Path) -> None:
         np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tofile(out / file)
         return {"name": name, "dtype": str(array.dtype), "shape": list(array.shape), "file": file}
 
-    spec = {"model": {"file": model.name, "externalData": external},
+    spec = {"model": {"file": model.name, "externalData": external, "dtype": dtype},
             "inputs": [save("input", k, v) for k, v in feeds.items()],
             "outputs": [save("output", k, v) for k, v in outputs.items()]}
     (out / "feeds.json").write_text(json.dumps(spec, indent=1))
 
 
-def make_bench_server(bundle: Path, model: Path, data: Path):
-    """A started server for one model's measurements (see the module docstring for what it serves where)."""
+def make_bench_server(bundle: Path, model: Path, data: Path, hub: Path | None = None):
+    """A started server for one model's measurements (see the module docstring for what it serves where); `hub`:
+    the model as write_hub_layout lays it out."""
     from webjit.serve import make_server
     mounts = {"bench": PAGES, "model": model.parent, "data": data}
     if ORT_DIST.is_dir():
         mounts["ort"] = ORT_DIST
+    if hub is not None and TJS_DIST.is_dir():
+        mounts.update({"tjs": TJS_DIST, "tjs-ort": TJS_ORT_DIST, "tjs-model": hub})
     return make_server(bundle, mounts=mounts).start()
 
 
@@ -110,7 +155,7 @@ def machine(browser, server_url: str) -> dict:
     finally:
         context.close()
     return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
-            "chromium": browser.version, "onnxruntimeWeb": ort_web_version(), **seen}
+            "chromium": browser.version, "onnxruntimeWeb": ort_web_version(), "transformersJs": tjs_version(), **seen}
 
 
 def measure(browser, server_url: str, config: Config, *, throttle: float, runs: int, max_seconds: float,

@@ -12,7 +12,8 @@ from html import escape
 
 from .charts import bar_chart
 
-WEBJIT, ORT = "webjit", "ORT-web"
+WEBJIT, ORT, TJS = "webjit", "ORT-web", "transformers.js"
+BASELINES = (ORT, TJS)
 
 
 def key(r: dict) -> tuple:
@@ -23,16 +24,16 @@ def median(r: dict) -> float | None:
     return (r.get("warm") or {}).get("medianMs")
 
 
-def speedups(report: dict) -> list[dict]:
-    """webjit against ORT-web on the same model, profile and backend, from the warm medians of one report:
-    ratio = ORT-web median / webjit median (above 1: webjit is faster)."""
-    ort = {(*key(r), r["backend"]): median(r) for r in report["results"] if r["engine"] == ORT}
+def speedups(report: dict, baseline: str = ORT) -> list[dict]:
+    """webjit against `baseline` (ORT-web or transformers.js) on the same model, profile and backend, from the warm
+    medians of one report: ratio = the baseline's median / webjit's (above 1: webjit is faster)."""
+    base = {(*key(r), r["backend"]): median(r) for r in report["results"] if r["engine"] == baseline}
     out = []
     for r in report["results"]:
-        theirs = ort.get((*key(r), r["backend"]))
+        theirs = base.get((*key(r), r["backend"]))
         if r["engine"] == WEBJIT and median(r) and theirs:
-            out.append({"model": r["model"], "profile": r["profile"], "backend": r["backend"],
-                        "webjitMs": median(r), "ortMs": theirs, "ratio": theirs / median(r)})
+            out.append({"model": r["model"], "profile": r["profile"], "backend": r["backend"], "baseline": baseline,
+                        "webjitMs": median(r), "baselineMs": theirs, "ratio": theirs / median(r)})
     return out
 
 
@@ -68,13 +69,15 @@ def machine_line(m: dict) -> str:
     adapter = m.get("adapter") or {}
     return (f"{m.get('cpu')} ({m.get('cores')} cores), {m.get('os')}, Chromium {m.get('chromium')}, WebGPU "
             f"{adapter.get('vendor', '-')}/{adapter.get('architecture', '-')}, "
-            f"onnxruntime-web {m.get('onnxruntimeWeb')}")
+            f"onnxruntime-web {m.get('onnxruntimeWeb')}"
+            + (f", transformers.js {m['transformersJs']}" if m.get("transformersJs") else ""))
 
 
 def summary(report: dict) -> str:
-    """The stdout table: per model and profile, every engine/backend's figures, then webjit against ORT-web."""
+    """The stdout table: per model and profile, every engine/backend's figures, then webjit against ORT-web and
+    transformers.js."""
     lines = [machine_line(report["machine"])]
-    head = f"  {'engine':<8} {'backend':<8} {'median':>9} {'p90':>9} {'runs':>5} {'cold start':>11} " \
+    head = f"  {'engine':<15} {'backend':<8} {'median':>9} {'p90':>9} {'runs':>5} {'cold start':>11} " \
            f"{'2nd visit':>10} {'max err':>9}"
     for model, profile in groups(report):
         lines += ["", f"{model} at CPU {profile} (ms)", head]
@@ -82,19 +85,20 @@ def summary(report: dict) -> str:
             if key(r) != (model, profile):
                 continue
             if r.get("error"):
-                lines.append(f"  {r['engine']:<8} {r['backend']:<8} failed: {r['error'][:90]}")
+                lines.append(f"  {r['engine']:<15} {r['backend']:<8} failed: {r['error'][:90]}")
                 continue
             w = r["warm"]
             runs = f"{w['runs']}{'*' if w['stoppedEarly'] else ''}"
             err = "—" if r["maxAbsError"] is None else f"{r['maxAbsError']:.1e}"
-            lines.append(f"  {r['engine']:<8} {r['backend']:<8} {_ms(w['medianMs']):>9} {_ms(w['p90Ms']):>9} "
+            lines.append(f"  {r['engine']:<15} {r['backend']:<8} {_ms(w['medianMs']):>9} {_ms(w['p90Ms']):>9} "
                          f"{runs:>5} {_ms(r['coldStartMs']):>11} {_ms(r['secondVisitMs']):>10} {err:>9}")
         for r in report["results"]:
             if key(r) == (model, profile) and tuning_note(r):
                 lines.append(f"  webjit {r['backend']} {tuning_note(r)}")
-        for s in speedups(report):
-            if (s["model"], s["profile"]) == (model, profile):
-                lines.append(f"  webjit {s['backend']} / ORT-web {s['backend']}: {_ratio(s['ratio'])}")
+        for baseline in BASELINES:
+            for s in speedups(report, baseline):
+                if (s["model"], s["profile"]) == (model, profile):
+                    lines.append(f"  webjit {s['backend']} / {baseline} {s['backend']}: {_ratio(s['ratio'])}")
     if any((r.get("warm") or {}).get("stoppedEarly") for r in report["results"]):
         lines += ["", "  * warm loop stopped early by --max-seconds"]
     return "\n".join(lines)
@@ -110,9 +114,10 @@ def render_html(reports: list[dict]) -> str:
     """One self-contained page for one or several reports (one section per machine)."""
     e = escape
     names = [_machine_name(rep, i) for i, rep in enumerate(reports)]
-    body = ["<h1>webjit vs onnxruntime-web in Chromium</h1>",
+    body = ["<h1>webjit vs onnxruntime-web and transformers.js in Chromium</h1>",
             (f"<p>{len(reports)} machine(s): {e(', '.join(names))}. Warm latency is the median of the warm runs; "
-            "speedup is ORT-web's median over webjit's on the same backend (above 1: webjit is faster). "
+            "speedup is ORT-web's (or transformers.js's) median over webjit's on the same backend (above 1: webjit "
+            "is faster). "
             "Cold start runs from navigation to the first result; the second visit is the same page again in the "
             "same browser context. CPU profiles are Chromium's DevTools CPU throttling, which is set on the page: "
             "the wasm engines' Web Workers are not slowed by it, so at 4x the N-thread figures mostly show how much "
@@ -159,7 +164,9 @@ def machine_table(rep: dict) -> str:
     for label, value in [("host", m.get("host")), ("CPU", m.get("cpu")), ("cores", m.get("cores")),
                          ("OS", m.get("os")), ("Chromium", m.get("chromium")),
                          ("WebGPU adapter", " / ".join(str(v) for v in (m.get("adapter") or {}).values() if v)),
-                         ("onnxruntime-web", m.get("onnxruntimeWeb")), ("measured", rep.get("created")),
+                         ("onnxruntime-web", m.get("onnxruntimeWeb")),
+                         ("transformers.js", m.get("transformersJs") or "not measured"),
+                         ("measured", rep.get("created")),
                          ("settings", ", ".join(f"{k}={v}" for k, v in s.items()))]:
         out.append(f"<tr><th>{e(label)}</th><td class=t>{e(str(value))}</td></tr>")
     out.append("</table>")
@@ -176,21 +183,22 @@ def _machine_section(rep: dict, name: str) -> str:
         values = {(r["backend"], r["engine"]): median(r) for r in results}
         out.append(bar_chart(f"{model}, CPU {profile}: warm median (ms)", backends, engines, values, unit="ms",
                              kind="latency", data={"model": model, "profile": profile}))
-    ups = speedups(rep)
-    for model in dict.fromkeys(u["model"] for u in ups):
-        mine = [u for u in ups if u["model"] == model]
+    ups = [u for baseline in BASELINES for u in speedups(rep, baseline)]
+    for model, baseline in dict.fromkeys((u["model"], u["baseline"]) for u in ups):
+        mine = [u for u in ups if (u["model"], u["baseline"]) == (model, baseline)]
         backends = list(dict.fromkeys(u["backend"] for u in mine))
         profiles = list(dict.fromkeys(u["profile"] for u in mine))
         values = {(u["backend"], u["profile"]): u["ratio"] for u in mine}
-        out.append(bar_chart(f"{model}: speedup of webjit over ORT-web (x)", backends, profiles, values, unit="x",
-                             kind="speedup", data={"model": model}, reference=1.0))
+        out.append(bar_chart(f"{model}: speedup of webjit over {baseline} (x)", backends, profiles, values,
+                             unit="x", kind="speedup", data={"model": model, "baseline": baseline}, reference=1.0))
     out.append(_table(rep["results"]))
     if ups:
-        out.append("<table><tr><th>model</th><th>profile</th><th>backend</th><th>webjit ms</th><th>ORT-web ms</th>"
-                   "<th>speedup</th></tr>")
+        out.append("<table><tr><th>model</th><th>profile</th><th>backend</th><th>webjit ms</th><th>against</th>"
+                   "<th>its ms</th><th>speedup</th></tr>")
         for u in ups:
             out.append(f"<tr><td>{e(u['model'])}</td><td>{e(u['profile'])}</td><td>{e(u['backend'])}</td>"
-                       f"<td>{_ms(u['webjitMs'])}</td><td>{_ms(u['ortMs'])}</td><td>{e(_ratio(u['ratio']))}</td></tr>")
+                       f"<td>{_ms(u['webjitMs'])}</td><td>{e(u['baseline'])}</td><td>{_ms(u['baselineMs'])}</td>"
+                       f"<td>{e(_ratio(u['ratio']))}</td></tr>")
         out.append("</table>")
     return "\n".join(out)
 

@@ -1,6 +1,6 @@
 // One benchmark measurement, started by the page load and driven by the query string:
 //
-//   /bench/bench.html?engine=webjit|ort&ep=webgpu|wasm&threads=N&runs=R&maxMs=M&budgetMs=B
+//   /bench/bench.html?engine=webjit|ort|tjs&ep=webgpu|wasm&threads=N&runs=R&maxMs=M&budgetMs=B
 //
 // It reads /data/feeds.json (the inputs, the onnxruntime outputs to compare with, the model files), loads the
 // engine, runs the model once (the first result: its time is counted from the navigation start, so page load,
@@ -8,7 +8,9 @@
 // once M milliseconds of warm runs have passed (at least one warm run when R > 0). The figures end up in
 // `window.benchResult`, a promise that never rejects: a failure gives `{error}`.
 //
-// webjit comes from /web/ with the bundle at /; onnxruntime-web from /ort/ with the ONNX model at /model/.
+// webjit comes from /web/ with the bundle at /; onnxruntime-web from /ort/ with the ONNX model at /model/;
+// transformers.js from /tjs/, with the onnxruntime-web files it loads at /tjs-ort/ and the same ONNX file in a
+// hub repository's layout at /tjs-model/.
 
 const params = new URLSearchParams(location.search);
 const engineName = params.get('engine') || 'none';  // 'none': load nothing (a blank page on the origin)
@@ -105,6 +107,36 @@ async function ortEngine(spec, inputs) {
   return { run, info, release: () => session.release() };
 }
 
+/** transformers.js on `ep`: its model class for the file (AutoModel, from the hub layout's config.json), called
+ * with the same feeds, so its figures are the model's, as for the other engines. Nothing is fetched from outside
+ * the page's origin. */
+async function tjsEngine(spec, inputs) {
+  const tjs = await import('/tjs/transformers.js');
+  tjs.env.allowRemoteModels = false;
+  tjs.env.allowLocalModels = true;
+  tjs.env.localModelPath = '/';
+  tjs.env.useBrowserCache = false;
+  const wasm = tjs.env.backends.onnx.wasm;
+  wasm.wasmPaths = new URL('/tjs-ort/', location.href).href;
+  wasm.numThreads = threads;
+  const started = performance.now();
+  const model = await tjs.AutoModel.from_pretrained('tjs-model', {
+    dtype: spec.model.dtype,
+    device: ep,
+    model_file_name: spec.model.file.replace(/(_fp16|_quantized|_q4)?\.onnx$/, ''),
+    // its files are read from the repository: the external data beside the model, in onnx/
+    session_options: { externalData: spec.model.externalData.map((path) => ({ path, data: `onnx/${path}` })) },
+  });
+  const loadMs = performance.now() - started;
+  const feeds = Object.fromEntries(spec.inputs.map((t, i) => [t.name, new tjs.Tensor(t.dtype, inputs[i], t.shape)]));
+  const run = async () => {
+    const out = await model(feeds);
+    return Object.fromEntries(Object.entries(out).map(([name, t]) => [name, t.data]));
+  };
+  const info = () => ({ executionProvider: ep, loadMs, numThreads: wasm.numThreads, version: tjs.env.version });
+  return { run, info, release: () => model.dispose() };
+}
+
 /** Largest |got - want| over all outputs; null when an output is missing or holds NaN or infinity. */
 async function maxAbsError(spec, outputs) {
   let err = 0;
@@ -125,7 +157,9 @@ async function main() {
   const gpu = trackGpuBuffers();
   const spec = await (await fetch('/data/feeds.json')).json();
   const inputs = await Promise.all(spec.inputs.map(typed));
-  const engine = engineName === 'ort' ? await ortEngine(spec, inputs) : await webjitEngine(spec, inputs);
+  const engines = { webjit: webjitEngine, ort: ortEngine, tjs: tjsEngine };
+  if (!engines[engineName]) throw new Error(`unknown engine '${engineName}'`);
+  const engine = await engines[engineName](spec, inputs);
   const loadedMs = performance.now();
   let outputs = await engine.run();
   const firstResultMs = performance.now();

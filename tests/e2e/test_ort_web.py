@@ -82,24 +82,31 @@ def test_ort_web_runs_minilm_with_external_data_on_wasm_and_matches_onnxruntime(
                                    rtol=0, atol=1e-4)
 
 
-def test_a_short_harness_run_writes_a_report_with_both_engines(chromium, ort_web, minilm_bundle, tmp_path, capsys):
+def test_a_short_harness_run_writes_a_report_with_the_three_engines(chromium, ort_web, minilm_bundle, tmp_path,
+                                                                    capsys):
+    """webjit, onnxruntime-web and transformers.js (installed from npm on first use) on the same file; each
+    agrees with onnxruntime (Python), and the report compares webjit with both."""
     out = tmp_path / "bench"
-    code = bench.bench(["--models", MODEL, "--seq", str(SEQ), "--engines", "webjit,ort", "--backends", "wasm1",
+    code = bench.bench(["--models", MODEL, "--seq", str(SEQ), "--engines", "webjit,ort,tjs", "--backends", "wasm1",
                         "--runs", "3", "--throttle", "1", "--bundle", str(minilm_bundle), "--out", str(out)],
                        browser=chromium)
     assert code == 0
     [path] = out.glob("report-*.json")
     report = json.loads(path.read_text())
     results = {(r["engine"], r["backend"]): r for r in report["results"]}
-    assert set(results) == {("webjit", "wasm 1T"), ("ORT-web", "wasm 1T")}
+    assert set(results) == {("webjit", "wasm 1T"), ("ORT-web", "wasm 1T"), ("transformers.js", "wasm 1T")}
     for r in results.values():
         assert not r.get("error"), r.get("error")
         assert r["warm"]["runs"] == 3 and r["warm"]["medianMs"] == pytest.approx(np.median(r["warm"]["runsMs"]))
         assert r["maxAbsError"] <= 1e-4
         assert r["coldStartMs"] > r["cold"]["loadedMs"] > 0 and r["secondVisitMs"] > 0
     assert report["machine"]["chromium"] and report["machine"]["cores"]
+    pinned = json.loads((measure.TJS_ROOT / "package.json").read_text())["devDependencies"]["@huggingface/transformers"]
+    assert report["machine"]["transformersJs"] == pinned
+    assert results["transformers.js", "wasm 1T"]["cold"]["engine"]["version"] == pinned
     html = (out / "report.html").read_text()
     assert f'<svg class="chart latency" data-model="{MODEL}" data-profile="1x"' in html
     assert '<svg class="chart speedup"' in html
     printed = capsys.readouterr().out
     assert "webjit wasm 1T / ORT-web wasm 1T:" in printed
+    assert "webjit wasm 1T / transformers.js wasm 1T:" in printed

@@ -13,7 +13,9 @@ from e2e.report import render_html, speedups, summary
 
 MODELS, PROFILES = ["minilm", "gpt2"], ["1x", "4x"]
 CONFIGS = [("webjit", "webgpu"), ("ORT-web", "webgpu"), ("webjit", "wasm 1T"), ("ORT-web", "wasm 1T"),
-           ("webjit", "wasm 2T"), ("ORT-web", "wasm 2T")]
+           ("webjit", "wasm 2T"), ("ORT-web", "wasm 2T"), ("transformers.js", "wasm 1T"),
+           ("transformers.js", "wasm 2T")]
+BASELINES = ["ORT-web", "transformers.js"]
 
 
 def make_report(host: str, seed: int, models=MODELS, note: str = "") -> dict:
@@ -43,7 +45,8 @@ def test_the_page_has_one_latency_chart_per_model_and_profile():
     html = render_html([report])
     charts = re.findall(r'<svg class="chart latency" data-model="([^"]*)" data-profile="([^"]*)"', html)
     assert sorted(charts) == sorted({(r["model"], r["profile"]) for r in report["results"]})
-    assert len(re.findall(r'<svg class="chart speedup" data-model="', html)) == len({r["model"] for r in report["results"]})
+    speedup = re.findall(r'<svg class="chart speedup" data-model="([^"]*)" data-baseline="([^"]*)"', html)
+    assert sorted(speedup) == sorted({(r["model"], b) for r in report["results"] for b in BASELINES})
 
 
 def test_the_page_is_self_contained():
@@ -52,19 +55,20 @@ def test_the_page_is_self_contained():
     assert not re.search(r"(src|href)=", html)
 
 
-def test_speedups_are_ort_web_medians_over_webjit_medians_of_the_same_backend_and_profile():
+@pytest.mark.parametrize("baseline", BASELINES)
+def test_speedups_are_the_baseline_medians_over_webjit_medians_of_the_same_backend_and_profile(baseline):
     report = make_report("alpha", 2)
     medians = {(r["model"], r["profile"], r["engine"], r["backend"]): r["warm"]["medianMs"] for r in report["results"]}
-    want = {(m, p, b): medians[m, p, "ORT-web", b] / medians[m, p, "webjit", b]
-            for (m, p, e, b) in medians if e == "webjit"}
-    got = {(s["model"], s["profile"], s["backend"]): s["ratio"] for s in speedups(report)}
+    want = {(m, p, b): medians[m, p, baseline, b] / medians[m, p, "webjit", b]
+            for (m, p, e, b) in medians if e == "webjit" and (m, p, baseline, b) in medians}
+    got = {(s["model"], s["profile"], s["backend"]): s["ratio"] for s in speedups(report, baseline)}
     assert got.keys() == want.keys()
     for k, ratio in want.items():
         assert got[k] == pytest.approx(ratio, rel=1e-12)
     text, html = summary(report), render_html([report])
     for (m, p, b), ratio in want.items():
         words = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
-        assert f"webjit {b} / ORT-web {b}: {words}" in text
+        assert f"webjit {b} / {baseline} {b}: {words}" in text
         assert words in html
 
 
