@@ -5,8 +5,12 @@
 A bundle is data only: `manifest.json` (schema in web/MANIFEST.md), one WGSL file per distinct kernel source
 (`kernels/<sha256>.wgsl`), the plan as WebAssembly modules with their memory layout (`wasm/<sha256>.wasm`,
 `bundle_wasm.py`), weight shards (`weights/shard-NNN.bin`: device form, or with `weights="fp16"` float32 weights
-as IEEE float16 that the runtime widens back on load) and, when onnxruntime is installed, the sample inputs with
-onnxruntime's outputs for them (`reference/`). Every file is listed in the manifest with its SHA-256. Names from the model appear only as JSON strings in the manifest.
+as IEEE float16 that the runtime widens back on load; `bundle_weights.py`) and, when onnxruntime is installed, the
+sample inputs with onnxruntime's outputs for them (`reference/`). Every file is listed in the manifest with its
+SHA-256. Names from the model appear only as JSON strings in the manifest.
+
+This module holds the entry points, the kernel and reference files, and the manifest's assembly; the plans it
+writes (one per shape class, or for text generation) come from `bundle_plans.py`.
 
 The bundle is written into a temporary folder next to the destination and renamed into place: a failed build
 leaves nothing behind and keeps the previous bundle.
@@ -17,31 +21,30 @@ import hashlib
 import json
 import os
 import shutil
-import struct
 import sys
 import tempfile
-from array import array
+from functools import partial
 from pathlib import Path
 
 from . import hub_folder
-from .stages import compile as compile_model
 from .version import VERSION
+from .bundle_plans import compile_generation, compile_plans, compile_seq2seq
 from .bundle_wasm import write_wasm
+from .bundle_weights import WEIGHT_FORMATS
+from .bundle_weights import write_weights as _write_weights  # by this name, so that a test can make it fail
 from .errors import PaddingChanges, WebjitError
 from .files import replace_dir
 from .generation import ENCODER_FOLDER
-from .lower.quant import packed_weights
-from .plan import OFFSET_ALIGN, Plan, nbytes
+from .plan import Plan, nbytes
 from .progress import Progress
 from .render_wgsl import render
-from .space import DEFAULT_LIMITS, prune, round_up
+from .space import DEFAULT_LIMITS, prune
 from .tensor import Tensor
 
 FORMAT = "webjit-bundle"
 SCHEMA_VERSION = 1
-SHARD_BYTES = 32_000_000  # at most 32 MB per weight shard (a multiple of OFFSET_ALIGN)
+SHARD_BYTES = 32_000_000  # at most 32 MB per weight shard (a multiple of plan.OFFSET_ALIGN)
 DEVICE_DTYPE = {"float32": "float32", "int64": "int32", "int32": "int32", "bool": "uint32"}
-WEIGHT_FORMATS = ("fp32", "fp16")  # fp16: float32 weights stored as float16 (half the bytes), widened on load
 BACKENDS = ("webgpu", "wasm")
 
 
@@ -112,13 +115,15 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
     if generate is not None and buckets:
         raise WebjitError("--generate picks its own buckets (--prompt-buckets, --past-buckets); drop --buckets")
     if isinstance(generate, Seq2SeqSpec):
-        plans, dynamic, generation, nested = _compile_seq2seq(model, encoder, generate, weights, backends)
+        encoder_bundle = partial(build_files, weights=weights, reference=False, backends=backends)
+        plans, dynamic, generation, enc_files = compile_seq2seq(model, encoder, generate, encoder_bundle)
+        nested = {f"{ENCODER_FOLDER}/{path}": data for path, data in enc_files.items() if path != SNIPPET}
         reference = False  # the decoder computes only its logits
     elif generate is not None:
-        plans, dynamic, generation = _compile_generation(model, generate)
+        plans, dynamic, generation = compile_generation(model, generate)
         reference = False  # the plans' present outputs hold only the new rows: onnxruntime's differ
     else:
-        plans, dynamic = _compile(model, shapes, values, buckets, outputs)
+        plans, dynamic = compile_plans(model, shapes, values, buckets, outputs)
         generation = None
     plan = plans[-1]  # the largest class: the manifest's top level
     if weights is None:
@@ -126,7 +131,7 @@ def build_files(model: str | os.PathLike, shapes: dict | None = None, values: di
     writer = _Writer()
     if nested:  # only the encoder's manifest is a file of this bundle: it holds the hashes of the others
         writer.write(f"{ENCODER_FOLDER}/manifest.json", nested[f"{ENCODER_FOLDER}/manifest.json"])
-    shards, weight_records, indices = _write_weights(plans, writer, weights)
+    shards, weight_records, indices = _write_weights(plans, writer, weights, SHARD_BYTES)
     wasm, class_wasm = (write_wasm(plans, writer, weight_records, indices) if "wasm" in backends
                         else (None, [None] * (len(plans) - 1)))
     loaded, loaded_indices = _loaded(plans)
@@ -175,107 +180,6 @@ def snippet(pin: str) -> str:
 """
 
 
-def _compile(model, shapes, values, buckets, outputs=None) -> tuple[list[Plan], dict | None]:
-    """The plan of every shape class, smallest first, and the manifest's `dynamic` section (None without
-    buckets), with the classes' dims under "sizes" for now. outputs: compute only these."""
-    if not buckets:
-        return [compile_model(model, shapes, values, outputs=outputs)], None
-    from .onnx_import import import_onnx
-    from .shape_classes import bucketed_dims, input_axes
-    from .validate import generate_inputs
-    if values is None:
-        values = generate_inputs(model, shapes)
-    g = import_onnx(model)
-    axes = input_axes(g)
-    dims = bucketed_dims(g, values, buckets)
-    from .padding import masked_quantization
-    smallest = min(min(sizes) for sizes in dims.values())
-    with masked_quantization(model, g.inputs, smallest) as rewritten:
-        return _compile_classes(rewritten, g, values, axes, dims, outputs)
-
-
-def _compile_classes(model, g, values, axes, dims, outputs) -> tuple[list[Plan], dict]:
-    from .shape_classes import PAD_VALUE, check_padding, classes, output_axes, resize
-    sizes = classes(dims)
-    plans = []
-    bar = Progress("shape classes", len(sizes))
-    for i, c in enumerate(sizes):
-        plans.append(compile_model(model, None, resize(values, g.inputs, axes, c), outputs=outputs))
-        bar(i + 1, note=" ".join(f"{s}={v}" for s, v in c.items()))
-    top = plans[-1]
-    shapes_of = [{n: tuple(p.consts[n].shape) if n in p.consts else tuple(p.shapes[n]) for n in p.outputs}
-                 for p in plans]
-    out_axes = dict(zip(top.outputs, output_axes(top.outputs, shapes_of, sizes)))
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise WebjitError("--buckets checks with onnxruntime that padding leaves the outputs unchanged; "
-                          "install it (pip install 'webjit[validate]')") from None
-    check_padding(model, values, g.inputs, axes, dims, out_axes)
-    symbols = list(dims)
-    by_input = dict(zip(g.inputs, axes.inputs))
-    index = {s: i for i, s in enumerate(symbols)}
-    return plans, {
-        "dims": [{"name": s, "max": dims[s][-1], "buckets": dims[s]} for s in symbols],
-        "inputs": [[index.get(s) for s in by_input[n]] for n in top.inputs],
-        "outputs": [[index.get(s) for s in out_axes[n]] for n in top.outputs],
-        "pad": [PAD_VALUE for _ in top.inputs],
-        "sizes": [[c[s] for s in symbols] for c in sizes],
-    }
-
-
-def _compile_generation(model, spec) -> tuple[list[Plan], dict, dict]:
-    """The prefill and decode plans of a decoder (generation.py), the `dynamic` section that lists them as shape
-    classes (dims: sequence and past length), and the `generate` section."""
-    from .generation import classes, decoder_roles, manifest_section, sample_feeds
-    from .onnx_import import import_onnx
-    g = import_onnx(model)
-    roles = decoder_roles(g)
-    sizes = classes(spec)
-    plans = []
-    bar = Progress("generation plans", len(sizes))
-    for i, (seq, past) in enumerate(sizes):
-        plans.append(compile_model(model, None, sample_feeds(g, roles, seq, past), generation=True))
-        bar(i + 1, note=f"{'prefill' if past == 1 and i < len(spec.prompt_buckets) else 'decode'} "
-                        f"{roles.seq_dim}={seq} {roles.past_dim}={past}")
-    top = plans[-1]
-    pasts = {c.past for c in roles.cache}
-    dynamic = {
-        "dims": [{"name": roles.seq_dim, "max": spec.prompt_buckets[-1], "buckets": list(spec.prompt_buckets)},
-                 {"name": roles.past_dim, "max": spec.past_buckets[-1], "buckets": list(spec.past_buckets)}],
-        # only the past follows a dim the way `dynamic` means it (padded at its end); the runtime's generate()
-        # fills the other inputs itself, and run() takes the top level's shapes
-        "inputs": [[1 if n in pasts and a == 2 else None for a in range(len(top.shapes[n]))] for n in top.inputs],
-        "outputs": [[None] * len(top.consts[n].shape if n in top.consts else top.shapes[n]) for n in top.outputs],
-        "pad": [0 for _ in top.inputs],
-        "sizes": [[s, p] for s, p in sizes],
-    }
-    return plans, dynamic, manifest_section(spec, roles, plans)
-
-
-def _compile_seq2seq(model, encoder, spec, weights, backends) -> tuple[list[Plan], dict | None, dict, dict]:
-    """An encoder-decoder model for generation (generation.py): the decoder's plans per decoder bucket, computing
-    only the logits, with their `dynamic` and `generate` sections, and the encoder's bundle (files under
-    encoder/), bucketed by prompt length."""
-    from .generation import seq2seq_feeds, seq2seq_roles, seq2seq_section
-    from .onnx_import import import_onnx
-    if encoder is None:
-        raise WebjitError("--generate on an encoder-decoder model's decoder needs its encoder (--encoder "
-                          "encoder_model.onnx, found by itself next to the decoder in a hub folder)")
-    dec_g, enc_g = import_onnx(model), import_onnx(encoder)
-    roles = seq2seq_roles(dec_g, enc_g)
-    dec_feeds, enc_feeds = seq2seq_feeds(dec_g, enc_g, roles, spec)
-    sizes = lambda b: ",".join(str(n) for n in b)  # noqa: E731
-    enc_buckets = [f"{roles.enc_dim}={sizes(spec.encoder_buckets)}"] if len(spec.encoder_buckets) > 1 else None
-    enc_files = build_files(encoder, values=enc_feeds, weights=weights, reference=False, backends=backends,
-                            buckets=enc_buckets)
-    nested = {f"{ENCODER_FOLDER}/{path}": data for path, data in enc_files.items() if path != SNIPPET}
-    dec_buckets = [f"{roles.seq_dim}={sizes(spec.decoder_buckets)}"] if len(spec.decoder_buckets) > 1 else None
-    plans, dynamic = _compile(model, None, dec_feeds, dec_buckets, outputs=[roles.logits])
-    vocab = int(plans[-1].shapes[roles.logits][-1])
-    return plans, dynamic, seq2seq_section(spec, roles, vocab), nested
-
-
 # -- files ---------------------------------------------------------------------------------------------------------
 class _Writer:
     """Holds the bundle's files (`contents`) and records their size and SHA-256 for the manifest (`files`)."""
@@ -313,79 +217,6 @@ def _write_kernels(plan: Plan, writer: _Writer) -> dict[str, list[dict]]:
         out[k.name] = rows
         bar(i + 1, note=k.name)
     return out
-
-
-def _write_weights(plans: list[Plan], writer: _Writer, weight_format: str = "fp32"
-                   ) -> tuple[list[dict], list[dict], list[dict[str, int]]]:
-    """Weights in device form (or, with weight_format "fp16", float32 ones as float16: `_stored`), in order of first
-    use (by the largest class, then the others), packed into shards of at most SHARD_BYTES. Each weight starts at a
-    256-byte aligned offset; one bigger than a shard is split into parts over whole shards. Classes share a weight when its name and bytes are equal (a constant folded from the shape
-    differs between classes). Returns the shard records, the weight records and, per plan, name -> record index."""
-    shards: list[bytearray] = [bytearray()]
-    records: list[dict] = []
-    known: dict[tuple[str, str], int] = {}
-    indices: list[dict[str, int]] = [{} for _ in plans]
-    for c in reversed(range(len(plans))):
-        plan = plans[c]
-        order = list(dict.fromkeys([n for k in plan.kernels for n in k.inputs if n in plan.weights]
-                                   + sorted(plan.weights)))
-        packs = packed_weights(plan.kernels)
-        for name in order:
-            arr = plan.weights[name]
-            digest = hashlib.sha256(arr.data)  # the weight's bytes are not copied
-            digest.update(repr((arr.dtype.name, arr.shape)).encode())
-            key = (name, digest.hexdigest())
-            if key in known:
-                indices[c][name] = known[key]
-                continue
-            known[key] = indices[c][name] = len(records)
-            stored, extra = _stored(name, arr, weight_format)
-            records.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "bytes": arr.nbytes}
-                           | extra | ({"packs": packs[name]} if name in packs else {}) | {"parts": _pack(stored, shards)})
-    bar = Progress("weights", len(shards))
-    shard_records = []
-    for i, shard in enumerate(shards):
-        path = writer.write(f"weights/shard-{i:03d}.bin", bytes(shard))
-        shard_records.append({"file": path})
-        bar(i + 1)
-    return shard_records, records, indices
-
-
-def _stored(name: str, arr: Tensor, weight_format: str) -> tuple[bytes | memoryview, dict]:
-    """A weight's bytes as the shards hold them, and what its record says about that: float32 weights of an fp16
-    bundle become float16 (round to nearest even; `"stored": "float16"`, half the bytes), the rest stay as they are.
-    A float32 weight with a finite value beyond float16's range (such as a -3.4e38 mask fill), which float16 would
-    turn into infinity, stays float32 (no `stored`): exact, at full size."""
-    if weight_format != "fp16" or arr.dtype != "float32":
-        return arr.data, {}
-    values, step, half = array("f", arr.tobytes()), 1 << 20, []
-    try:
-        for i in range(0, len(values), step):
-            chunk = values[i:i + step]
-            half.append(struct.pack(f"<{len(chunk)}e", *chunk))  # round to nearest even, as numpy does
-    except OverflowError:  # a finite value that float16 would turn into infinity
-        return arr.data, {}
-    return b"".join(half), {"stored": "float16"}
-
-
-def _pack(data: bytes | memoryview, shards: list[bytearray]) -> list[dict]:
-    """Append one weight to the shards; its parts."""
-    parts = []
-    if len(data) > SHARD_BYTES - _aligned(len(shards[-1])):
-        if shards[-1]:
-            shards.append(bytearray())
-    start = 0
-    while True:
-        shard = shards[-1]
-        offset = _aligned(len(shard))
-        piece = data[start:start + SHARD_BYTES - offset]
-        shard.extend(b"\0" * (offset - len(shard)))
-        shard.extend(piece)
-        parts.append({"shard": len(shards) - 1, "offset": offset, "bytes": len(piece)})
-        start += len(piece)
-        if start >= len(data):
-            return parts
-        shards.append(bytearray())
 
 
 def _write_reference(model, plan: Plan, values: dict, writer: _Writer) -> dict:
@@ -493,10 +324,6 @@ def _output_source(plan: Plan, name: str, input_index: dict, consts: dict) -> di
         return {"input": input_index[name]}
     b, size = plan.slots[name]
     return {"pool": b, "bytes": int(size)}
-
-
-def _aligned(n: int) -> int:
-    return round_up(n, OFFSET_ALIGN)
 
 
 # -- the destination -----------------------------------------------------------------------------------------------
