@@ -2,14 +2,17 @@
 // bundle on the same device skips tuning. An entry that cannot be read, belongs to another bundle, or names a
 // kernel or variant this bundle and device do not have is ignored (and overwritten by the next tuning).
 
-import { fittingVariants } from './plan.js';
+import { fittingVariants } from './webgpu/plan.js';
 
 export const ENTRY_VERSION = 2;
 const DB_NAME = 'webjit';
 const STORE = 'tuning';
 
 /** @typedef {import('./manifest.js').Manifest} Manifest */
-/** @typedef {import('./device.js').AdapterInfo} AdapterInfo */
+/**
+ * What names the device in a cache key: a WebGPU adapter's info, or what stands for the CPU (wasm/choices.js).
+ * @typedef {{vendor: string, architecture: string, device: string, description: string}} AdapterInfo
+ */
 /**
  * @typedef {{version: number, bundle: string, adapter: AdapterInfo, created: string,
  *            winners: Record<string, string>[], report: any}} CacheEntry

@@ -141,3 +141,11 @@ export function cropped(t, dims) {
   if (dims.every((n, a) => n === t.dims[a])) return t;
   return new Tensor(t.type, reshapeInto(/** @type {any} */ (t.data), Array.from(t.dims), dims), dims);
 }
+
+/**
+ * How many of a plan's kernels, the first ones, run once at load rather than on every run (web/MANIFEST.md `load`).
+ * @param {Manifest} m  the manifest or a class view of it
+ */
+export function loadCount(m) {
+  return m.load || 0;
+}

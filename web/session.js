@@ -17,13 +17,14 @@
 // A run pads its inputs to the smallest class that holds them and crops the outputs back.
 
 import { Bundle } from './manifest.js';
-import { checkNotLost, cpuAdapter, requestGpu } from './device.js';
-import { Pipelines } from './pipelines.js';
-import { bufferSizes, deviceClass, fittingVariants, initialVariants, loadCount, requiredLimits, signature, sourceGroups } from './plan.js';
-import { PassTimer, SLOWER, dispatchesPerPass, median, tune, tuneClasses, tuningSettings } from './tuner.js';
+import { checkNotLost, cpuAdapter, requestGpu } from './webgpu/device.js';
+import { Pipelines } from './webgpu/pipelines.js';
+import { bufferSizes, deviceClass, fittingVariants, initialVariants, requiredLimits, signature, sourceGroups } from './webgpu/plan.js';
+import { SLOWER, dispatchesPerPass, median, tune, tuneClasses, tuningSettings } from './tuner.js';
+import { PassTimer } from './webgpu/timer.js';
 import { cacheKey, makeEntry, readEntry, validWinners, writeEntry } from './cache.js';
 import { Tensor } from './tensor.js';
-import { shapeClasses } from './classes.js';
+import { loadCount, shapeClasses } from './classes.js';
 import { assembleOutputs, checkFeeds, loadConsts } from './feeds.js';
 import { partsInShard } from './weights.js';
 import { generate } from './generate.js';
@@ -153,7 +154,7 @@ export class InferenceSession {
 
   /**
    * @param {Bundle} bundle
-   * @param {import('./device.js').Gpu} gpu
+   * @param {import('./webgpu/device.js').Gpu} gpu
    */
   constructor(bundle, gpu) {
     const m = bundle.manifest;

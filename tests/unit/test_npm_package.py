@@ -49,7 +49,7 @@ def test_the_tarball_holds_the_runtime_and_its_types_and_nothing_else(tarball):
             "types/session.d.ts", "package.json", "README.md"} <= names
     assert not any(n.startswith(("test/", "demo/")) for n in names), sorted(names)
     shipped_js = {n for n in names if n.endswith(".js")}
-    on_disk = {p.relative_to(WEB).as_posix() for p in [*WEB.glob("*.js"), *WEB.glob("wasm/*.js")]}
+    on_disk = {p.relative_to(WEB).as_posix() for p in [*WEB.glob("*.js"), *WEB.glob("webgpu/*.js"), *WEB.glob("wasm/*.js")]}
     assert shipped_js == on_disk, "every runtime module ships, and no other script"
 
 

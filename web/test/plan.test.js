@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { bufferSizes, fits, fittingVariants, initialVariants, requiredLimits, signature, sourceGroups } from '../plan.js';
+import { bufferSizes, fits, fittingVariants, initialVariants, requiredLimits, signature, sourceGroups } from '../webgpu/plan.js';
 
 const fixture = () => JSON.parse(readFileSync(new URL('./manifest.fixture.json', import.meta.url), 'utf8'));
 const DEFAULTS = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupStorageSize: 32768, maxComputeWorkgroupsPerDimension: 65535 };
@@ -66,7 +66,7 @@ test('each kernel starts on its cached winner when it fits, else on its first fi
 });
 
 test('CPU adapters are told apart from GPUs by their adapter info', async () => {
-  const { deviceClass } = await import('../plan.js');
+  const { deviceClass } = await import('../webgpu/plan.js');
   assert.equal(deviceClass({ vendor: 'google', architecture: 'swiftshader', device: '', description: '' }), 'cpu');
   assert.equal(deviceClass({ vendor: 'mesa', architecture: '', device: '', description: 'llvmpipe (LLVM 15.0.6, 256 bits)' }), 'cpu');
   assert.equal(deviceClass({ vendor: 'nvidia', architecture: 'hopper', device: '', description: '', isFallbackAdapter: true }), 'cpu');
@@ -74,13 +74,13 @@ test('CPU adapters are told apart from GPUs by their adapter info', async () => 
 });
 
 test('variant keys give their tunables', async () => {
-  const { tunables } = await import('../plan.js');
+  const { tunables } = await import('../webgpu/plan.js');
   assert.deepEqual(tunables('BM64_BN128_S0_TK4_TM4_TN8_V1'), { BM: 64, BN: 128, S: 0, TK: 4, TM: 4, TN: 8, V: 1 });
   assert.deepEqual(tunables('per4_wg128'), { per: 4, wg: 128 });
 });
 
 test('on a CPU adapter, matmul variants without workgroup memory and with vector loads come first', async () => {
-  const { cpuOrder, fittingVariants } = await import('../plan.js');
+  const { cpuOrder, fittingVariants } = await import('../webgpu/plan.js');
   const keys = ['BM128_BN128_S1_TK8_TM8_TN8', 'BM32_BN32_S0_TK1_TM2_TN2', 'BM64_BN64_S0_TK4_TM4_TN4_V1', 'BM32_BN32_S0_TK4_TM2_TN4_V1'];
   const kernel = { name: 'k', kind: 'matmul', node: 'n', bindings: [], flops: 1, bytes: 1,
     variants: keys.map((key) => ({ key, file: 'f', dispatch: [1, 1, 1], threads: 256, smemBytes: key.includes('_S1_') ? 8192 : 0, registers: 0 })) };
@@ -94,7 +94,7 @@ test('on a CPU adapter, matmul variants without workgroup memory and with vector
 });
 
 test('on a CPU adapter, row kernels try small workgroups first and elementwise ones more outputs per thread', async () => {
-  const { cpuOrder } = await import('../plan.js');
+  const { cpuOrder } = await import('../webgpu/plan.js');
   const make = (/** @type {string} */ kind, /** @type {[string, number][]} */ vs) => ({ name: 'k', kind, node: 'n', bindings: [], flops: 1, bytes: 1,
     variants: vs.map(([key, threads]) => ({ key, file: 'f', dispatch: [1, 1, 1], threads, smemBytes: 0, registers: 0 })) });
   const norm = make('norm', [['wg64', 64], ['wg32', 32], ['wg128', 128]]);

@@ -94,7 +94,7 @@ export function chosenFrom(winners, kernels, simd, unsignedDot = false) {
  * @param {number} threads
  * @param {number} cores
  * @param {boolean} [unsignedDot]
- * @returns {import('../device.js').AdapterInfo}
+ * @returns {import('../cache.js').AdapterInfo}
  */
 export function wasmDevice(simd, threads, cores, unsignedDot = false) {
   return { vendor: 'wasm', architecture: `${simd}-simd${unsignedDot ? '+unsigned-dot' : ''}`,

@@ -18,12 +18,11 @@
 // after them. A run pads its inputs to the smallest class that holds them, runs that class's module and crops the
 // outputs back.
 
-import { shapeClasses } from '../classes.js';
+import { loadCount, shapeClasses } from '../classes.js';
 import { assembleOutputs, checkFeeds, loadConsts } from '../feeds.js';
 import { simdSupport, unsignedDotSupport, validateWasm, writeWeights } from './layout.js';
 import { chosenFrom, groups, tableEntries, tunerKernels, usable, wasmDevice } from './choices.js';
 import { SLOWER, median, tune, tuneClasses, tuningSettings } from '../tuner.js';
-import { loadCount } from '../plan.js';
 import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
 import { generate } from '../generate.js';
 

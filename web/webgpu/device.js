@@ -2,7 +2,7 @@
 // timestamp-query feature when there is one, and a record of a lost device.
 
 /**
- * @typedef {{vendor: string, architecture: string, device: string, description: string}} AdapterInfo
+ * @typedef {import('../cache.js').AdapterInfo} AdapterInfo
  * @typedef {{adapter: GPUAdapter, device: GPUDevice, info: AdapterInfo, limits: GPUSupportedLimits,
  *            timestamps: boolean, lost: null | {reason: string, message: string}}} Gpu
  */

@@ -3,7 +3,7 @@
 // read-only storage, outputs as storage; kernels with equal binding signatures share one layout, so a kernel's bind
 // group works with every one of its variants.
 
-/** @typedef {import('./manifest.js').Bundle} Bundle */
+/** @typedef {import('../manifest.js').Bundle} Bundle */
 
 export class Pipelines {
   /**

@@ -1,9 +1,10 @@
-// Walking the plan a manifest holds: which variants fit a device, which kernels share source, what the device
-// must allow. Pure functions of the manifest, with no WebGPU in them.
+// Walking the WGSL plan a manifest holds (the WebGPU provider's): which variants fit a device, which kernels share
+// source, what the device must allow, which cached winners still fit. Pure functions of the manifest, with no WebGPU
+// calls in them.
 
-/** @typedef {import('./manifest.js').Manifest} Manifest */
-/** @typedef {import('./manifest.js').Kernel} Kernel */
-/** @typedef {import('./manifest.js').Variant} Variant */
+/** @typedef {import('../manifest.js').Manifest} Manifest */
+/** @typedef {import('../manifest.js').Kernel} Kernel */
+/** @typedef {import('../manifest.js').Variant} Variant */
 
 /**
  * Whether a variant fits a device's limits (the bundle was pruned with WebGPU's defaults; a device may allow less
@@ -68,7 +69,7 @@ export function tunables(key) {
 // What runs well where compute shaders are emulated on CPU cores, as lexicographic sort keys (smaller first):
 // workgroup memory and its barriers are expensive there, while 4x4 outputs per invocation with vector loads keep
 // the emulated lanes busy (measured on SwiftShader with every variant of all-MiniLM-L6-v2's kernels timed).
-/** @type {Record<string, (t: Record<string, number>, v: import('./manifest.js').Variant) => number[]>} */
+/** @type {Record<string, (t: Record<string, number>, v: import('../manifest.js').Variant) => number[]>} */
 const CPU_KEYS = {
   matmul: (t, v) => [v.smemBytes > 0 ? 1 : 0, t.V ? 0 : 1, Math.abs((t.TM || 1) * (t.TN || 1) - 16),
     Math.abs((t.BM || 64) - 64) + Math.abs((t.BN || 64) - 64)],
@@ -77,7 +78,7 @@ const CPU_KEYS = {
   softmax: (_, v) => [v.threads],
   reduce: (_, v) => [v.threads],
 };
-const CPU_DEFAULT_KEY = (/** @type {Record<string, number>} */ t, /** @type {import('./manifest.js').Variant} */ v) => [-(t.per || 1), v.threads];
+const CPU_DEFAULT_KEY = (/** @type {Record<string, number>} */ t, /** @type {import('../manifest.js').Variant} */ v) => [-(t.per || 1), v.threads];
 
 /**
  * Variant indices in the order to try them on a CPU adapter (a stable sort by CPU_KEYS).
@@ -118,14 +119,6 @@ export function sourceGroups(kernels) {
  */
 export function signature(kernel) {
   return kernel.bindings.map((b) => (b.access === 'read-only' ? 'r' : 'w')).join('');
-}
-
-/**
- * How many of a plan's kernels, the first ones, run once at load rather than on every run (web/MANIFEST.md `load`).
- * @param {Manifest} m  the manifest or a class view of it (classes.js)
- */
-export function loadCount(m) {
-  return m.load || 0;
 }
 
 /**
