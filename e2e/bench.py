@@ -6,6 +6,7 @@ a JSON and an HTML report.
     python -m e2e.bench --models minilm,bert_base,gpt2 --throttle 1 --runs 20 --max-seconds 30
     python -m e2e.bench --models minilm:q8,minilm:q4 --throttle 1     # the hub's other files of a model
     python -m e2e.bench --models minilm,minilm:q8 --engines webjit,ort,tjs --backends wasm1,wasmN --throttle 1
+    python -m e2e.bench --text --models minilm,minilm:q8 --engines webjit,tjs   # pipelines: text to embeddings
     python -m e2e.bench --engines webjit,ort --backends wasm1 --runs 3 --throttle 1 --out build/bench
     python -m e2e.bench merge build/bench/report-a.json build/bench/report-b.json -o cross-device.html
     python -m e2e.bench --generate                        # text generation: tokens/s (e2e/generate_bench.py)
@@ -89,6 +90,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-seconds", type=float, default=30.0,
                    help="stop a measurement's warm loop after this many seconds (at least one run; default 30)")
     p.add_argument("--budget-ms", type=float, default=2000.0, help="webjit's WebGPU tuning budget (default 2000)")
+    p.add_argument("--text", action="store_true",
+                   help="feature extraction from text: each engine's pipeline (tokenization, the model, mean pooling "
+                        "and normalisation) on the model's hub repository (python -m demo_models hub); engines webjit "
+                        "and tjs")
     p.add_argument("--bundle", type=Path, help="an existing webjit bundle of the (single) model, instead of building")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report folder (default build/bench/)")
     p.add_argument("--json", type=Path, help="also write the report JSON to this file")
@@ -116,7 +121,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         raise UsageError(f"--bundle {args.bundle}: needs a single model and a folder with a manifest.json")
     if "ort" in args.engines and M.ort_web_missing():
         raise UsageError(M.ort_web_missing())
-    if "tjs" in args.engines:
+    if args.text and (set(args.engines) - {"webjit", "tjs"} or args.bundle):
+        raise UsageError("--text measures the engines with a tokenizer (webjit, tjs), each building its own session")
+    if "tjs" in args.engines or args.text:
         bad = [m for m in args.models if m.partition(":")[0] not in TJS_MODEL_TYPES or m.endswith(":optimized")]
         if bad:
             raise UsageError(f"tjs: transformers.js runs the encoders {', '.join(TJS_MODEL_TYPES)} in the forms "
@@ -202,7 +209,7 @@ def _bench(args, browser) -> int:
 
 
 def _one(browser, url, c: M.Config, model: str, rate: float, profile: str, args, report: dict) -> dict:
-    head = {"model": model, "seq": args.seq, "profile": profile, "throttle": rate, "engine": c.engine_label,
+    head = {"model": model + (" text" if args.text else ""), "seq": args.seq, "profile": profile, "throttle": rate, "engine": c.engine_label,
             "backend": c.backend, "ep": c.ep, "threads": c.threads}
     if c.ep == "webgpu" and not report["machine"].get("adapter"):
         return {**head, "error": "no WebGPU adapter in this browser"}
@@ -237,6 +244,8 @@ def _prepare(model: str, args, tmp: Path) -> tuple[Path, Path, Path, Path | None
         except WebjitError as e:
             raise UsageError(f"{model}: {e}") from None
         print(f"built {model} (seq {args.seq}) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    if args.text:
+        return _prepare_text(base, form or "fp32", args, tmp)
     M.write_data(model_path, feeds, tmp / "data", dtype=form or "fp32")
     hub = None
     if "tjs" in args.engines:
@@ -246,6 +255,26 @@ def _prepare(model: str, args, tmp: Path) -> tuple[Path, Path, Path, Path | None
         M.write_hub_layout(model_path, config, tmp / "hub")
         hub = tmp / "hub"
     return bundle, model_path, tmp / "data", hub
+
+
+def _prepare_text(base: str, form: str, args, tmp: Path) -> tuple[Path, Path, Path, Path]:
+    """--text: the hub repository (exported once), webjit's bundle built from it for `form`, and texts of about
+    --seq tokens with the pooled embeddings that Python's tokenizers and onnxruntime give for them."""
+    from demo_models import hub
+    from demo_models.precisions import FILES
+    from webjit.bundle import build
+    from webjit.errors import WebjitError
+    repo = hub.get(base)
+    model_path = repo / "onnx" / FILES[form]
+    t = time.perf_counter()
+    try:
+        bundle = build(repo, tmp / "bundle", dtype=form, backends=("wasm",) if "webgpu" not in args.backends
+                       else ("webgpu", "wasm"))
+    except WebjitError as e:
+        raise UsageError(f"{base}:{form}: {e}") from None
+    print(f"built {base}:{form} for text in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    M.write_text_data(repo, model_path, M.texts_of(repo / "tokenizer.json", args.seq), tmp / "data", dtype=form)
+    return bundle, model_path, tmp / "data", repo
 
 
 def _write(report: dict, json_path: Path, args) -> None:

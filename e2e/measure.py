@@ -118,6 +118,57 @@ def write_data(model: Path, feeds: dict[str, np.ndarray], out: Path, dtype: str 
     (out / "feeds.json").write_text(json.dumps(spec, indent=1))
 
 
+# The text of --text runs (e2e.bench): plain sentences, repeated to the length asked for
+SENTENCES = ("The quick brown fox jumps over the lazy dog near the river bank. "
+             "A webjit bundle runs the same model on WebGPU and on WebAssembly in the browser. "
+             "Tokenizers split words into pieces, and the model reads the pieces in order. ")
+TEXTS = 2  # texts per call
+
+
+def texts_of(tokenizer: Path, tokens: int) -> list[str]:
+    """TEXTS texts of `tokens` tokens each (special tokens included) with the tokenizer at `tokenizer`."""
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(tokenizer))
+    tok.no_truncation()  # a hub tokenizer.json may cut or pad to its own length: these texts are measured whole
+    tok.no_padding()
+    words = (SENTENCES * (tokens // 8 + 1)).split()
+    out = []
+    for i in range(TEXTS):
+        lo, hi = 1, len(words) - i
+        while lo < hi:  # the most words (from the i-th on) that stay within `tokens`
+            mid = (lo + hi + 1) // 2
+            if len(tok.encode(" ".join(words[i:i + mid])).ids) <= tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        out.append(" ".join(words[i:i + lo]))
+    return out
+
+
+def write_text_data(repo: Path, model: Path, texts: list[str], out: Path, dtype: str) -> None:
+    """Write `texts` and their mean-pooled, L2-normalised embeddings (Python's tokenizers, then onnxruntime on
+    `model`, pooled in numpy) into `out`/feeds.json, for a --text measurement."""
+    import onnxruntime
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(repo / "tokenizer.json"))
+    tok.enable_padding()
+    enc = tok.encode_batch(texts)
+    ids = np.array([e.ids for e in enc], np.int64)
+    mask = np.array([e.attention_mask for e in enc], np.int64)
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    given = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    feeds = {i.name: given[i.name] for i in session.get_inputs()}
+    hidden = session.run(None, feeds)[0]
+    pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    out.mkdir(parents=True, exist_ok=True)
+    pooled.astype("<f4").tofile(out / "output-0.bin")
+    spec = {"model": {"file": model.name, "externalData": [], "dtype": dtype}, "texts": texts, "inputs": [],
+            "tokens": [len(e.ids) for e in enc],
+            "outputs": [{"name": "embeddings", "dtype": "float32", "shape": list(pooled.shape), "file": "output-0.bin"}]}
+    (out / "feeds.json").write_text(json.dumps(spec, indent=1))
+
+
 def make_bench_server(bundle: Path, model: Path, data: Path, hub: Path | None = None):
     """A started server for one model's measurements (see the module docstring for what it serves where); `hub`:
     the model as write_hub_layout lays it out."""

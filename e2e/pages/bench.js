@@ -107,18 +107,22 @@ async function ortEngine(spec, inputs) {
   return { run, info, release: () => session.release() };
 }
 
+/** transformers.js, set to read only from this origin: the model from /tjs-model/, its onnxruntime-web files from
+ * /tjs-ort/, with `threads` threads. */
+async function importTjs() {
+  const tjs = await import('/tjs/transformers.js');
+  Object.assign(tjs.env, { allowRemoteModels: false, allowLocalModels: true, localModelPath: '/', useBrowserCache: false });
+  const wasm = tjs.env.backends.onnx.wasm;
+  wasm.wasmPaths = new URL('/tjs-ort/', location.href).href;
+  wasm.numThreads = threads;
+  return { tjs, wasm };
+}
+
 /** transformers.js on `ep`: its model class for the file (AutoModel, from the hub layout's config.json), called
  * with the same feeds, so its figures are the model's, as for the other engines. Nothing is fetched from outside
  * the page's origin. */
 async function tjsEngine(spec, inputs) {
-  const tjs = await import('/tjs/transformers.js');
-  tjs.env.allowRemoteModels = false;
-  tjs.env.allowLocalModels = true;
-  tjs.env.localModelPath = '/';
-  tjs.env.useBrowserCache = false;
-  const wasm = tjs.env.backends.onnx.wasm;
-  wasm.wasmPaths = new URL('/tjs-ort/', location.href).href;
-  wasm.numThreads = threads;
+  const { tjs, wasm } = await importTjs();
   const started = performance.now();
   const model = await tjs.AutoModel.from_pretrained('tjs-model', {
     dtype: spec.model.dtype,
@@ -135,6 +139,35 @@ async function tjsEngine(spec, inputs) {
   };
   const info = () => ({ executionProvider: ep, loadMs, numThreads: wasm.numThreads, version: tjs.env.version });
   return { run, info, release: () => model.dispose() };
+}
+
+/** The text engines (e2e.bench --text): each one's feature-extraction pipeline on `spec.texts`, tokenization,
+ * mean pooling and normalisation included; webjit from the bundle built from the hub repository at /tjs-model/,
+ * which transformers.js reads. */
+const POOL = { pooling: 'mean', normalize: true };
+
+async function webjitText(spec) {
+  const webjit = await import('/web/webjit.js');
+  const options = ep === 'wasm'
+    ? { executionProviders: ['wasm'], wasm: { numThreads: threads } }
+    : { executionProviders: ['webgpu'], tuning: { budgetMs } };
+  const started = performance.now();
+  const extractor = await webjit.pipeline('feature-extraction', '/', options);
+  const loadMs = performance.now() - started;
+  const run = async () => ({ embeddings: (await extractor(spec.texts, POOL)).data });
+  const info = () => ({ executionProvider: extractor.session.executionProvider, loadMs,
+                        tuning: (extractor.session.tuningReport || {}).source || null });
+  return { run, info, release: () => extractor.dispose() };
+}
+
+async function tjsText(spec) {
+  const { tjs, wasm } = await importTjs();
+  const started = performance.now();
+  const extractor = await tjs.pipeline('feature-extraction', 'tjs-model', { dtype: spec.model.dtype, device: ep });
+  const loadMs = performance.now() - started;
+  const run = async () => ({ embeddings: (await extractor(spec.texts, POOL)).data });
+  const info = () => ({ executionProvider: ep, loadMs, numThreads: wasm.numThreads, version: tjs.env.version });
+  return { run, info, release: () => extractor.dispose() };
 }
 
 /** Largest |got - want| over all outputs; null when an output is missing or holds NaN or infinity. */
@@ -157,7 +190,7 @@ async function main() {
   const gpu = trackGpuBuffers();
   const spec = await (await fetch('/data/feeds.json')).json();
   const inputs = await Promise.all(spec.inputs.map(typed));
-  const engines = { webjit: webjitEngine, ort: ortEngine, tjs: tjsEngine };
+  const engines = spec.texts ? { webjit: webjitText, tjs: tjsText } : { webjit: webjitEngine, ort: ortEngine, tjs: tjsEngine };
   if (!engines[engineName]) throw new Error(`unknown engine '${engineName}'`);
   const engine = await engines[engineName](spec, inputs);
   const loadedMs = performance.now();

@@ -110,3 +110,33 @@ def test_a_short_harness_run_writes_a_report_with_the_three_engines(chromium, or
     printed = capsys.readouterr().out
     assert "webjit wasm 1T / ORT-web wasm 1T:" in printed
     assert "webjit wasm 1T / transformers.js wasm 1T:" in printed
+
+
+def test_the_text_run_times_both_pipelines_from_text_to_pooled_embeddings(chromium, tmp_path, capsys):
+    """--text: webjit's and transformers.js's feature-extraction pipelines on the same texts, tokenization and
+    mean pooling included, each giving the embeddings of Python's tokenizers + onnxruntime + numpy pooling."""
+    out = tmp_path / "bench"
+    code = bench.bench(["--text", "--models", MODEL, "--seq", "40", "--engines", "webjit,tjs", "--backends", "wasm1",
+                        "--runs", "2", "--throttle", "1", "--out", str(out)], browser=chromium)
+    assert code == 0
+    [path] = out.glob("report-*.json")
+    results = {r["engine"]: r for r in json.loads(path.read_text())["results"]}
+    assert set(results) == {"webjit", "transformers.js"}
+    for r in results.values():
+        assert not r.get("error"), r.get("error")
+        assert r["model"] == f"{MODEL} text" and r["warm"]["runs"] == 2
+        assert r["maxAbsError"] <= 1e-4
+    assert "webjit wasm 1T / transformers.js wasm 1T:" in capsys.readouterr().out
+
+
+def test_the_texts_have_the_length_asked_for_whatever_length_the_tokenizer_cuts_or_pads_to():
+    from tokenizers import Tokenizer
+
+    from demo_models import hub
+    path = hub.get(MODEL) / "tokenizer.json"
+    tok = Tokenizer.from_file(str(path))
+    tok.no_truncation()
+    tok.no_padding()
+    for tokens in (40, 100, 200):
+        lengths = [len(tok.encode(t).ids) for t in measure.texts_of(path, tokens)]
+        assert len(lengths) == measure.TEXTS and all(tokens - 3 <= n <= tokens for n in lengths), lengths
