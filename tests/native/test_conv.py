@@ -20,6 +20,10 @@ CASES = {
     "2d asymmetric pads stride 2": ((1, 3, 9, 7), (5, 3, 3, 2), dict(pads=[1, 0, 2, 1], strides=[2, 1])),
     "2d same lower": ((1, 2, 6, 5), (3, 2, 3, 3), dict(auto_pad="SAME_LOWER", strides=[2, 2])),
     "2d valid no bias": ((1, 4, 5, 5), (6, 4, 2, 2), dict(auto_pad="VALID")),
+    "1d 3 groups pad 2 (wav2vec2's positions)": ((2, 9, 13), (6, 3, 5), dict(pads=[2, 2], group=3)),
+    "1d depthwise stride 2": ((1, 5, 16), (5, 1, 3), dict(strides=[2], pads=[1, 1], group=5)),
+    "2d depthwise (convnext)": ((1, 4, 7, 7), (4, 1, 3, 3), dict(pads=[1, 1, 1, 1], group=4)),
+    "2d 2 groups patch no bias": ((2, 6, 8, 8), (4, 3, 2, 2), dict(strides=[2, 2], group=2)),
 }
 
 

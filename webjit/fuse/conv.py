@@ -1,7 +1,12 @@
-"""Conv (1-D and 2-D, one group) as a matmul over im2col patches, so it gets the matmul's tuning space and its
-fused epilogue (the bias, and a following activation).
+"""Conv (1-D and 2-D) as a matmul over im2col patches, so it gets the matmul's tuning space and its fused epilogue
+(the bias, and a following activation).
 
     x [N, C, *in] --patches--> [N, P, C*K] @ W' [C*K, O] (+ bias) --> [N, P, O] --transpose--> [N, O, *out]
+
+With G groups (C/G input channels and O/G outputs each), the patches' channels are already group-major, so they
+are a view [N, G, P, C/G*K], and the matmul is batched over the groups:
+
+    [N, G, P, C/G*K] @ W' [G, C/G*K, O/G] (+ bias [G, 1, O/G]) --> [N, G, P, O/G] --> [N, O, *out]
 
 P is the number of output positions, K the kernel's size, W' the weight laid out once at compile time (a move).
 Where the kernel tiles the input exactly (kernel == stride, no padding or dilation: ViT's patch embedding), the
@@ -82,9 +87,11 @@ def _conv(g: Graph, r: Rewriter, n: Node, cast: Node | None = None) -> list[Node
     x, w_name = n.inputs[0], n.inputs[1]
     bias = None if integer else n.input(2)
     w = g.const(w_name)
-    if w is None or int(n.attrs.get("group", 1)) != 1 or len(w.shape) not in (3, 4):
-        raise UnsupportedOp(f"node '{n.name}': op {n.op} is supported in 1-D and 2-D with constant weights and one "
-                            f"group (this one: weight {list(g.values[w_name].shape)}, group {n.attrs.get('group', 1)})")
+    groups = int(n.attrs.get("group", 1))
+    if w is None or len(w.shape) not in (3, 4) or (integer and groups != 1):
+        raise UnsupportedOp(f"node '{n.name}': op {n.op} is supported in 1-D and 2-D with constant weights"
+                            f"{' and one group' if integer else ''} (this one: weight "
+                            f"{list(g.values[w_name].shape)}, group {groups})")
     e = _Emit(g, r, n)
     if integer:
         zx = n.input(2)
@@ -97,6 +104,10 @@ def _conv(g: Graph, r: Rewriter, n: Node, cast: Node | None = None) -> list[Node
     batch, chans, spatial, kernel = shape[0], shape[1], list(shape[2:]), list(w.shape[2:])
     begin, end, strides, dilations, outs = conv_geometry(n, spatial, kernel)
     k, positions, o = prod(kernel), prod(outs), w.shape[0]
+    if groups < 1 or chans % groups or o % groups or w.shape[1] * groups != chans:
+        raise UnsupportedOp(f"node '{n.name}': Conv with group {groups} needs channels ({chans}) and outputs ({o}) "
+                            f"divisible by it and a weight of {chans // max(groups, 1)} input channels "
+                            f"(this one: {w.shape[1]})")
     tiles = (strides == kernel and dilations == [1] * len(kernel) and not any(begin + end)
              and all(i == s * q for i, s, q in zip(spatial, strides, outs)))
     if tiles:  # the patches are a view: split each spatial dim into (out, kernel) and bring the kernel dims last
@@ -119,6 +130,8 @@ def _conv(g: Graph, r: Rewriter, n: Node, cast: Node | None = None) -> list[Node
             pieces.append(e.reshape(piece, [batch, chans, 1, positions]))
         stacked = e("Concat", pieces, [batch, chans, k, positions], axis=2) if len(pieces) > 1 else pieces[0]
         patches = e.transpose(e.reshape(stacked, [batch, chans * k, positions]), [0, 2, 1])
+    if groups > 1:
+        return _grouped(e, r, n, patches, w, bias, groups, [batch, positions, chans * k], outs)
     weight = r.new_const(f"{n.name}_w", w.reshape(o, chans * k).T)
     if integer:
         zw = [n.input(3)] if n.input(3) else []
@@ -131,6 +144,25 @@ def _conv(g: Graph, r: Rewriter, n: Node, cast: Node | None = None) -> list[Node
         y = e("Add", [y, bias], [batch, positions, o])
     e.reshape(e.transpose(y, [0, 2, 1]), [batch, o, *outs])
     e.nodes[-1].outputs = [(cast or n).outputs[0]]
+    return e.nodes
+
+
+def _grouped(e: _Emit, r: Rewriter, n: Node, patches: str, w: Tensor, bias: str | None, groups: int,
+             shape: list[int], outs: list[int]) -> list[Node]:
+    """The matmul of a Conv with `groups` groups, batched over them (the module docstring)."""
+    batch, positions, ck = shape
+    o = w.shape[0]
+    cgk, og = ck // groups, o // groups
+    per_group = e.transpose(e.reshape(patches, [batch, positions, groups, cgk]), [0, 2, 1, 3])
+    weight = r.new_const(f"{n.name}_w", w.reshape(groups, og, cgk).transpose([0, 2, 1]))
+    y = e("MatMul", [per_group, weight], [batch, groups, positions, og])
+    if bias:
+        b = e.g.const(bias)
+        b = (r.new_const(f"{n.name}_b", b.reshape(groups, 1, og)) if b is not None
+             else e.reshape(bias, [groups, 1, og]))
+        y = e("Add", [y, b], [batch, groups, positions, og])
+    e.reshape(e.transpose(y, [0, 1, 3, 2]), [batch, o, *outs])
+    e.nodes[-1].outputs = [n.outputs[0]]
     return e.nodes
 
 
