@@ -1,14 +1,13 @@
-// Tuning winners persisted in IndexedDB, keyed by the bundle's hash and the adapter, so a second load of the same
-// bundle on the same device skips tuning. An entry that cannot be read, belongs to another bundle, or names a
-// kernel or variant this bundle and device do not have is ignored (and overwritten by the next tuning).
-
-import { fittingVariants } from './webgpu/plan.js';
+// Tuning winners persisted in IndexedDB, keyed by the bundle's hash and the device (a WebGPU adapter, or what stands
+// for the CPU on wasm), so a second load of the same bundle on the same device skips tuning. The session
+// (session.js) reads, checks and writes the entries the same way for every provider. An entry that cannot be read,
+// belongs to another bundle, or names a kernel or variant this bundle and device do not have is ignored (and
+// overwritten by the next tuning).
 
 export const ENTRY_VERSION = 2;
 const DB_NAME = 'webjit';
 const STORE = 'tuning';
 
-/** @typedef {import('./manifest.js').Manifest} Manifest */
 /**
  * What names the device in a cache key: a WebGPU adapter's info, or what stands for the CPU (wasm/choices.js).
  * @typedef {{vendor: string, architecture: string, device: string, description: string}} AdapterInfo
@@ -29,29 +28,20 @@ export function cacheKey(bundleHash, info) {
 }
 
 /**
- * The winners of a cache entry if it is valid for this bundle and device, else null: one table per shape class
- * (classes.js; a bundle without classes has one), every kernel of each has a winner, and every winner is a variant
- * of its kernel that fits the device.
+ * The winner tables of a cache entry if it is one for this bundle in this format, else null: one table per shape
+ * class (classes.js; a bundle without classes has one), each an object of kernel name -> variant key. Whether every
+ * winner is a candidate on this device is the provider's to say (webgpu/plan.js `winnerIndices`, wasm/choices.js
+ * `chosenFrom`).
  * @param {any} entry
- * @param {Manifest[]} classes  the class views, smallest first (shapeClasses(m).map((c) => c.manifest))
  * @param {string} bundleHash
- * @param {Record<string, number>} limits
+ * @param {number} classCount
  * @returns {Record<string, string>[] | null}
  */
-export function validWinners(entry, classes, bundleHash, limits) {
+export function cachedTables(entry, bundleHash, classCount) {
   if (!entry || typeof entry !== 'object' || entry.version !== ENTRY_VERSION || entry.bundle !== bundleHash) return null;
-  const winners = entry.winners;
-  if (!Array.isArray(winners) || winners.length !== classes.length) return null;
-  for (let c = 0; c < classes.length; c++) {
-    const table = winners[c];
-    if (!table || typeof table !== 'object') return null;
-    for (const k of classes[c].kernels) {
-      const key = table[k.name];
-      if (typeof key !== 'string') return null;
-      if (!fittingVariants(k, limits).some((i) => k.variants[i].key === key)) return null;
-    }
-  }
-  return winners;
+  const tables = entry.winners;
+  if (!Array.isArray(tables) || tables.length !== classCount) return null;
+  return tables.every((t) => t && typeof t === 'object') ? tables : null;
 }
 
 /**

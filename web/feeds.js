@@ -1,5 +1,5 @@
-// What every execution provider does around its kernels, the same way: check a run's feeds against the bundle
-// and give them in device form padded to the class that runs them; load the outputs that are compile-time
+// What the session (session.js) does around any provider's kernels, the same way: check a run's feeds against the
+// bundle and give them in device form padded to the class that runs them; load the outputs that are compile-time
 // constants; put a run's outputs together from what the kernels wrote, the constants and the inputs passed
 // through, cropped to the feeds' sizes. Pure functions of the manifest: no WebGPU, no WebAssembly.
 

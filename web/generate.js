@@ -7,7 +7,7 @@
 // past length; when the next step moves to a larger bucket it first re-lays the rows already there. Rows between
 // the real past and the bucket are zero and masked. Only the last real row of the logits is read back; the next
 // token is picked on the host (sampling.js). What is provider-neutral lives here: the classes, the feeds, the
-// copies; each provider executes one step (`_generationStep`) on its own buffers or memory.
+// copies; each provider executes one step (`generationStep`, provider.js) on its own buffers or memory.
 
 import { checkSampling, nextToken, seeded } from './sampling.js';
 import { seq2seqOf, seq2seqSteps } from './seq2seq.js';

@@ -64,7 +64,7 @@ function textEncoder(json) {
  * when the bundle takes any length (the runtime pads it to the nearest class), pooled under the attention mask
  * and normalised. pipeline() makes one from a bundle's settings; a page with a session of its own (the demo's
  * compiled bundles) gives them.
- * @param {any} session  an InferenceSession or its wasm counterpart
+ * @param {any} session  an InferenceSession
  * @param {any} json  the parsed tokenizer.json
  * @param {{maxLength?: number, pooling?: string | null, normalize?: boolean, output?: string}} settings
  */

@@ -38,7 +38,7 @@ export function seq2seqOf(m) {
 /**
  * The encoder's session, made once per decoder session on the same provider: its manifest is fetched through
  * the decoder bundle (so its SHA-256 is checked), then everything else through the encoder's own manifest.
- * @param {any} session  the decoder's InferenceSession or WasmSession
+ * @param {any} session  the decoder's InferenceSession
  * @param {Seq2Seq} s
  */
 function encoderSession(session, s) {

@@ -22,7 +22,7 @@ export const DEFAULT_BUDGET_MS = 2000;
 /**
  * A session's tuning settings from its options: null for `tuning: false`, else the defaults under what was given.
  * @param {false | {budgetMs?: number, repeats?: number, parallel?: number, force?: boolean} | undefined} given
- * @param {number} parallel  pipelines compiled at once (WebGPU)
+ * @param {number} parallel  candidates compiled at once unless `given` says otherwise (the provider's own number)
  */
 export function tuningSettings(given, parallel = 1) {
   if (given === false) return null;

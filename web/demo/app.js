@@ -139,7 +139,7 @@ async function start(backend, asked = true) {
   demo.backend = session.executionProvider || backend;
   const radio = /** @type {HTMLInputElement | null} */ (document.querySelector(`input[value=${demo.backend}]`));
   if (radio) radio.checked = true;
-  const info = gpuSession && gpuSession.gpu.info;
+  const info = gpuSession && gpuSession.gpu && gpuSession.gpu.info;
   $('backend').textContent = demo.backend === 'webgpu'
     ? `WebGPU${info ? ` (${[info.vendor, info.architecture].filter(Boolean).join(' ') || 'adapter'})` : ''}`
     : 'WebAssembly';

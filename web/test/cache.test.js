@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, validWinners, writeEntry } from '../cache.js';
+import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
+import { validWinners } from '../webgpu/plan.js';
 
 const fixture = () => JSON.parse(readFileSync(new URL('./manifest.fixture.json', import.meta.url), 'utf8'));
 const LIMITS = { maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupStorageSize: 65536, maxComputeWorkgroupsPerDimension: 65535 };

@@ -1,30 +1,29 @@
-// The 'wasm' execution provider: run a bundle's WebAssembly module (`webjit build`, the `wasm` manifest section)
-// on the CPU, with the same API as the WebGPU session.
+// The 'wasm' execution provider (../provider.js): a bundle's WebAssembly module (`webjit build`, the `wasm`
+// manifest section) on the CPU.
 //
 // One linear memory holds everything (weights, inputs, the arena of intermediates, per-thread scratch), laid out by
-// the compiler; `create` writes the weights once. The module is the relaxed-SIMD form where the browser validates
+// the compiler; `load` writes the weights once. The module is the relaxed-SIMD form where the browser validates
 // relaxed SIMD, else the fixed-SIMD form. Threads: when the page is cross-origin isolated and more than one thread
 // is asked for (default min(hardwareConcurrency, 4), or `wasm: {numThreads}`), the memory is shared and N Web
 // Workers (worker.js) each call `run(t, N)`; their kernels meet at the module's atomic barrier. The main thread
 // only posts 'run' and awaits N 'done' messages: it never blocks. Otherwise one thread runs the unshared form on
-// the main thread. Runs are serialised, since they share the memory.
+// the main thread. The session (../session.js) serialises runs, since they share the memory.
 //
 // Load-time kernels (a plan's first `load`, ../MANIFEST.md) write a region of the memory of their own that no run
 // writes: the module's `load(t, nt)` runs them once, on the same threads, when the weights are written and the
-// variants chosen; `run` leaves them out. They are not tuned (../tuner.js).
+// variants chosen; a run leaves them out. They are not tuned (../tuner.js).
 //
 // A bundle with shape classes (length buckets, ../classes.js) has one module per class, all over the same memory:
 // the weights sit at the same offsets for every class, and each class lays out its own inputs, arena and scratch
-// after them. A run pads its inputs to the smallest class that holds them, runs that class's module and crops the
-// outputs back.
+// after them.
+//
+// The tuner times each kernel's candidates (choices.js) on the session's own threads with the module's `steps`
+// export, on the wall clock.
 
 import { loadCount, shapeClasses } from '../classes.js';
-import { assembleOutputs, checkFeeds, loadConsts } from '../feeds.js';
 import { simdSupport, unsignedDotSupport, validateWasm, writeWeights } from './layout.js';
 import { chosenFrom, groups, tableEntries, tunerKernels, usable, wasmDevice } from './choices.js';
-import { SLOWER, median, tune, tuneClasses, tuningSettings } from '../tuner.js';
-import { ENTRY_VERSION, cacheKey, makeEntry, readEntry, writeEntry } from '../cache.js';
-import { generate } from '../generate.js';
+import { SLOWER, median } from '../tuner.js';
 
 const DEFAULT_MAX_THREADS = 4;
 const TARGET_MS = 2; // a timed call of `steps` should last at least this long
@@ -34,6 +33,14 @@ const MAX_REPS = 64;
 // one before, WARM_CALLS at most, so that no candidate is judged by its baseline code.
 const WARM_CALLS = 4;
 const SETTLED = 0.8;
+
+/**
+ * @typedef {import('../provider.js').ProgressEvent} ProgressEvent
+ * @typedef {import('../provider.js').Provider} Provider
+ * @typedef {import('../provider.js').WasmInfo} WasmInfo
+ * A shape class with the candidate each of its kernels runs.
+ * @typedef {import('../classes.js').ShapeClass & {chosen: number[]}} Klass
+ */
 
 /** Web Workers that each call the module's run(t, nt) over one shared memory. */
 class Workers {
@@ -97,7 +104,7 @@ class Workers {
 }
 
 /**
- * The wasm section of a plan that has one (every plan a WasmSession runs).
+ * The wasm section of a plan that has one (every plan the wasm provider runs).
  * @param {import('../manifest.js').Manifest} m
  * @returns {import('./layout.js').WasmSection}
  */
@@ -106,102 +113,143 @@ function wasmOf(m) {
   return m.wasm;
 }
 
-export class WasmSession {
+/**
+ * Check the module forms this browser can run and make the memory (../provider.js `open`).
+ * @param {import('../manifest.js').Bundle} bundle
+ * @param {import('../provider.js').SessionOptions} options
+ * @param {(e: ProgressEvent) => void} _progress
+ * @returns {Promise<WasmProvider>}
+ */
+export async function open(bundle, options, _progress) {
+  const w = validateWasm(bundle.manifest);
+  const classes = shapeClasses(bundle.manifest);
+  classes.forEach((c) => validateWasm(c.manifest));
+  const simd = simdSupport();
+  if (!simd) throw new Error('this browser has no WebAssembly SIMD, which the wasm execution provider needs');
+  const asked = options.wasm && options.wasm.numThreads;
+  if (asked !== undefined && (!Number.isInteger(asked) || asked < 1)) {
+    throw new RangeError(`wasm.numThreads must be a positive integer, got ${asked}`);
+  }
+  const isolated = globalThis.crossOriginIsolated === true;
+  const threads = isolated
+    ? Math.min(asked ?? Math.min(globalThis.navigator.hardwareConcurrency || 1, DEFAULT_MAX_THREADS), w.maxThreads) : 1;
+  const shared = threads > 1;
+  const forms = classes.map((c) => {
+    const form = wasmOf(c.manifest).modules.find((mod) => mod.simd === simd && mod.shared === shared);
+    if (!form) throw new Error(`this bundle has no ${simd}-SIMD ${shared ? 'shared' : 'unshared'}-memory module`);
+    return form;
+  });
+  const memory = new WebAssembly.Memory({ initial: w.pages, maximum: w.pages, ...(shared ? { shared: true } : {}) });
+  const unsignedDot = simd === 'relaxed' && unsignedDotSupport();
+  return new WasmProvider(bundle, memory, { simd, unsignedDot, threads, isolated, file: forms[forms.length - 1].file },
+    forms.map((f) => f.file));
+}
+
+/** @implements {Provider} */
+export class WasmProvider {
   /**
    * @param {import('../manifest.js').Bundle} bundle
-   * @param {import('../session.js').SessionOptions & {wasm?: {numThreads?: number}}} options
-   * @param {(e: import('../session.js').ProgressEvent) => void} progress
-   * @returns {Promise<WasmSession>}
+   * @param {WebAssembly.Memory} memory
+   * @param {WasmInfo} info
+   * @param {string[]} files  every class's module
    */
-  static async create(bundle, options, progress) {
-    const started = performance.now();
-    const w = validateWasm(bundle.manifest);
-    const classes = shapeClasses(bundle.manifest);
-    classes.forEach((c) => validateWasm(c.manifest));
-    const simd = simdSupport();
-    if (!simd) throw new Error('this browser has no WebAssembly SIMD, which the wasm execution provider needs');
-    const asked = options.wasm && options.wasm.numThreads;
-    if (asked !== undefined && (!Number.isInteger(asked) || asked < 1)) {
-      throw new RangeError(`wasm.numThreads must be a positive integer, got ${asked}`);
-    }
-    const isolated = globalThis.crossOriginIsolated === true;
-    const threads = isolated
-      ? Math.min(asked ?? Math.min(globalThis.navigator.hardwareConcurrency || 1, DEFAULT_MAX_THREADS), w.maxThreads) : 1;
-    const shared = threads > 1;
-    const forms = classes.map((c) => {
-      const form = /** @type {any} */ (c.manifest).wasm.modules.find((/** @type {any} */ mod) => mod.simd === simd && mod.shared === shared);
-      if (!form) throw new Error(`this bundle has no ${simd}-SIMD ${shared ? 'shared' : 'unshared'}-memory module`);
-      return form;
-    });
-    const memory = new WebAssembly.Memory({ initial: w.pages, maximum: w.pages, ...(shared ? { shared: true } : {}) });
-    const unsignedDot = simd === 'relaxed' && unsignedDotSupport();
-    const session = new WasmSession(bundle, memory, { simd, unsignedDot, threads, isolated, file: forms[forms.length - 1].file });
-    session._options = options;
+  constructor(bundle, memory, info, files) {
+    this.bundle = bundle;
+    /** @type {'wasm'} */ this.name = 'wasm';
+    this.memory = memory;
+    /** Which module runs and on how many threads. */
+    this.wasm = info;
+    this.cacheDevice = wasmDevice(info.simd, info.threads, globalThis.navigator.hardwareConcurrency || 1, info.unsignedDot);
+    /** Candidates timed per budget check while tuning (nothing compiles: they are all in the module). */
+    this.parallel = 1;
+    /** @type {import('../provider.js').Exposed} */
+    this.exposed = { memory, wasm: info };
+    this._files = files;
+    /** @type {Klass[]} */
+    this._classes = shapeClasses(bundle.manifest).map((c) => ({ ...c, chosen: wasmOf(c.manifest).kernels.map(() => 0) }));
+    /** @type {{run: (t: number, nt: number) => void}[] | null} */ this._instances = null;
+    /** @type {Workers | null} */ this._workers = null;
+    /** @type {Error | null} */ this._broken = null;
+  }
+
+  /**
+   * Compile every class's module and write the weights, at once; start the threads; then choose every kernel's
+   * candidate: the cached winners when every one is a candidate this engine computes exactly, else the first.
+   * @param {Record<string, string>[] | null} tables
+   * @param {(e: ProgressEvent) => void} progress
+   */
+  async load(tables, progress) {
+    const bundle = this.bundle;
+    const memory = this.memory;
     let compiled = 0;
-    progress({ phase: 'kernels', done: 0, total: forms.length });
-    const compile = Promise.all(forms.map((form) => bundle.bytes(form.file).then(async (bytes) => {
+    const total = this._files.length;
+    progress({ phase: 'kernels', done: 0, total });
+    const compile = Promise.all(this._files.map((file) => bundle.bytes(file).then(async (bytes) => {
       try {
         return await WebAssembly.compile(bytes);
       } catch (e) {
-        throw new Error(`${form.file} does not compile: ${/** @type {Error} */ (e).message}`);
+        throw new Error(`${file} does not compile: ${/** @type {Error} */ (e).message}`);
       } finally {
-        progress({ phase: 'kernels', done: ++compiled, total: forms.length });
+        progress({ phase: 'kernels', done: ++compiled, total });
       }
     })));
-    const [modules] = await Promise.all([compile, writeWeights(bundle, memory, progress), session._loadConsts()]);
-    if (shared) {
-      session._workers = await Workers.start(modules, memory, threads);
+    const [modules] = await Promise.all([compile, writeWeights(bundle, memory, progress)]);
+    if (this.wasm.threads > 1) { // the shared-memory form, on workers
+      this._workers = await Workers.start(modules, memory, this.wasm.threads);
     } else {
       const instances = await Promise.all(modules.map((module) => WebAssembly.instantiate(module, { env: { memory } })));
-      session._instances = instances.map((i) => /** @type {{run: (t: number, nt: number) => void}} */ (/** @type {any} */ (i.exports)));
+      this._instances = instances.map((i) => /** @type {{run: (t: number, nt: number) => void}} */ (/** @type {any} */ (i.exports)));
     }
-    try {
-      await session._choose(options, progress);
-      await session._runLoadKernels();
-    } catch (e) {
-      session.release();
-      throw e;
-    }
-    session.timings.loadMs = performance.now() - started;
-    progress({ phase: 'ready' });
-    return session;
+    const { simd, unsignedDot } = this.wasm;
+    const cached = tables && this._classes.map((c, i) => chosenFrom(tables[i], wasmOf(c.manifest).kernels, simd, unsignedDot));
+    const taken = Boolean(cached && cached.every(Boolean));
+    this._classes.forEach((c, i) => {
+      if (taken) c.chosen = /** @type {number[][]} */ (cached)[i];
+      this._select(c);
+    });
+    return taken;
+  }
+
+  /** @returns {import('../provider.js').Chosen[][]} */
+  choice() {
+    const simd = this.wasm.simd;
+    return this._classes.map((c) => wasmOf(c.manifest).kernels.map((k, i) => ({
+      kernel: k.name, candidates: k.variants[simd].length, winner: k.variants[simd][c.chosen[i]],
+    })));
   }
 
   /**
-   * Pick every kernel's variant: from the cache when it holds this bundle's winners for this CPU form and thread
-   * count, else by tuning within the budget (then cached), else the defaults (`tuning: false`).
-   * @param {import('../session.js').SessionOptions} options
-   * @param {(e: import('../session.js').ProgressEvent) => void} progress
+   * The tuner's device side: candidates are timed on the session's own threads, on the wall clock.
+   * @param {number} repeats
+   * @returns {import('../provider.js').Tuning}
    */
-  async _choose(options, progress) {
-    const { simd, unsignedDot, threads } = this.wasm;
-    const tuning = tuningSettings(options.tuning);
-    const device = wasmDevice(simd, threads, globalThis.navigator.hardwareConcurrency || 1, unsignedDot);
-    const key = cacheKey(this.bundle.hash, device);
-    const useCache = options.cache !== false;
-    const entry = useCache && !(tuning && tuning.force) ? await readEntry(key) : null;
-    const cached = entry && entry.version === ENTRY_VERSION && entry.bundle === this.bundle.hash
-      && Array.isArray(entry.winners) && entry.winners.length === this._classes.length
-      ? this._classes.map((c, i) => chosenFrom(entry.winners[i], wasmOf(c.manifest).kernels, simd, unsignedDot)) : null;
-    if (cached && cached.every((x) => x)) {
-      this._classes.forEach((c, i) => { c.chosen = /** @type {number[]} */ (cached[i]); this._select(c); });
-      this.tuningReport = this._report('cache', 0, 0, true, this._classes.flatMap((c) => this._rows(c)));
-      return;
-    }
-    this._classes.forEach((c) => this._select(c));
-    if (!tuning) return;
-    const started = performance.now();
-    this.tuningReport = await this._tune(tuning.budgetMs, tuning.repeats, progress);
-    this.timings.tuningMs = performance.now() - started;
-    if (useCache && this.tuningReport.kernels.some((/** @type {{tried: number}} */ k) => k.tried > 0)) {
-      const won = this._classes.map((c) => Object.fromEntries(wasmOf(c.manifest).kernels.map((k, i) => [k.name, k.variants[simd][c.chosen[i]]])));
-      const err = await writeEntry(key, makeEntry(this.bundle.hash, device, won, this.tuningReport));
-      if (err) /** @type {any} */ (this.tuningReport).cacheError = err;
-    }
+  startTuning(repeats) {
+    const { simd, unsignedDot } = this.wasm;
+    return {
+      timer: 'wall-clock',
+      end: () => {},
+      forClass: (ci) => {
+        const c = this._classes[ci];
+        const kernels = wasmOf(c.manifest).kernels;
+        return {
+          kernels: /** @type {any} */ (tunerKernels(kernels, simd)),
+          groups: groups(kernels),
+          current: c.chosen,
+          load: loadCount(c.manifest),
+          candidates: (k) => usable(kernels[k], simd, unsignedDot),
+          prepare: async () => {},
+          measure: (k, v, best) => this._measure(c, k, v, best, repeats),
+          choose: async (ks, v) => {
+            ks.forEach((k) => { c.chosen[k] = v; });
+            this._select(c);
+          },
+        };
+      },
+    };
   }
 
   /** Run every class's load-time kernels once (the module's `load`), with the variants chosen. */
-  async _runLoadKernels() {
+  async runLoadKernels() {
     for (const c of this._classes) {
       if (!loadCount(c.manifest)) continue;
       this._select(c); // the classes' layouts overlap: another class's arena may have covered c's table
@@ -215,41 +263,10 @@ export class WasmSession {
   }
 
   /**
-   * Tune every shape class within the budget (../tuner.js `tuneClasses` shares it between them, as for WebGPU).
-   * Variants are timed on the session's own threads.
-   * @param {number} budgetMs
-   * @param {number} repeats
-   * @param {(e: import('../session.js').ProgressEvent) => void} progress
-   */
-  async _tune(budgetMs, repeats, progress) {
-    return tuneClasses(this._classes, budgetMs, (/** @type {any} */ c, share, always) => {
-      const kernels = tunerKernels(c.manifest.wasm.kernels, this.wasm.simd);
-      return tune({
-        kernels,
-        groups: groups(c.manifest.wasm.kernels),
-        current: c.chosen,
-        load: loadCount(c.manifest),
-        candidates: (k) => usable(c.manifest.wasm.kernels[k], this.wasm.simd, this.wasm.unsignedDot),
-        prepare: async () => {},
-        measure: (k, v, best) => this._measure(c, k, v, best, repeats),
-        choose: async (ks, v) => {
-          ks.forEach((k) => { c.chosen[k] = v; });
-          this._select(c);
-        },
-        budgetMs: share,
-        now: () => performance.now(),
-        timer: 'wall-clock',
-        always,
-        onProgress: progress,
-      });
-    }, () => performance.now());
-  }
-
-  /**
    * Median milliseconds of candidate v of kernel k: warm-up calls until the time settles (WARM_CALLS), then
    * `repeats` calls of enough steps to last TARGET_MS (none when the warm-up is over SLOWER times `best`). Leaves
    * candidate v chosen.
-   * @param {any} c
+   * @param {Klass} c
    * @param {number} k
    * @param {number} v
    * @param {number} best
@@ -280,106 +297,32 @@ export class WasmSession {
 
   /**
    * Write class c's table of chosen variants into the memory.
-   * @param {any} c
+   * @param {Klass} c
    */
   _select(c) {
-    const w = c.manifest.wasm;
+    const w = wasmOf(c.manifest);
     new Uint32Array(this.memory.buffer, w.select, w.kernels.length).set(tableEntries(w.kernels, this.wasm.simd, c.chosen));
   }
 
-  /**
-   * The report rows of class c's kernels as chosen now, untimed.
-   * @param {any} c
-   */
-  _rows(c) {
-    const simd = this.wasm.simd;
-    return c.manifest.wasm.kernels.map((/** @type {any} */ k, /** @type {number} */ i) => ({
-      kernel: k.name, dims: c.dims, sharedWith: null, candidates: k.variants[simd].length, tried: 0, times: {}, errors: {},
-      winner: k.variants[simd][c.chosen[i]],
-    }));
+  /** A CPU is never lost. */
+  lost() {
+    return '';
   }
 
   /**
-   * @param {'tuned' | 'cache'} source
-   * @param {number} budgetMs
-   * @param {number} elapsedMs
-   * @param {boolean} complete
-   * @param {any[]} kernels
+   * Run class ci once: write its inputs, run its module, give the bytes of every output it computes.
+   * @param {number} ci
+   * @param {ArrayBufferView[]} data  every input in device form, padded to the class
+   * @returns {Promise<(ArrayBuffer | null)[]>}
    */
-  _report(source, budgetMs, elapsedMs, complete, kernels) {
-    return { source, timer: 'wall-clock', budgetMs, elapsedMs, complete, kernels };
-  }
-
-  /**
-   * @param {import('../manifest.js').Bundle} bundle
-   * @param {WebAssembly.Memory} memory
-   * @param {{simd: 'relaxed' | 'fixed', unsignedDot: boolean, threads: number, isolated: boolean, file: string}} info
-   */
-  constructor(bundle, memory, info) {
-    const m = bundle.manifest;
-    this.bundle = bundle;
-    this.memory = memory;
-    /** The provider this session runs on (onnxruntime-web has no such field; webjit says which one it took). */
-    this.executionProvider = 'wasm';
-    /** Which module runs and on how many threads. */
-    this.wasm = info;
-    /** @type {string[]} */ this.inputNames = m.inputs.map((t) => t.name);
-    /** @type {string[]} */ this.outputNames = m.outputs.map((t) => t.name);
-    /** @type {any} */ this.tuningReport = { source: 'off' };
-    /** Set when an earlier provider could not run: `{from, reason}`. @type {{from: string, reason: string} | undefined} */
-    this.fallback = undefined;
-    /** How sessions open (InferenceSession.create, set by it): an encoder-decoder opens its encoder so. @type {((src: any, options: any) => Promise<any>) | undefined} */
-    this._open = undefined;
-    /** Set when a provider listed before 'wasm' was passed over by choice: `{provider, over, reason}`.
-     * @type {{provider: string, over: string, reason: string} | undefined} */
-    this.providerChoice = undefined;
-    /** @type {{loadMs: number, tuningMs: number}} */ this.timings = { loadMs: 0, tuningMs: 0 };
-    this._classes = shapeClasses(m).map((c) => ({
-      ...c, consts: /** @type {(import('../tensor.js').Tensor | null)[]} */ (c.manifest.outputs.map(() => null)), chosen: /** @type {any} */ (c.manifest).wasm.kernels.map(() => 0),
-    }));
-    /** @type {{run: (t: number, nt: number) => void}[] | null} */ this._instances = null;
-    /** @type {Workers | null} */ this._workers = null;
-    /** @type {Error | null} */ this._broken = null;
-    /** @type {Promise<any>} */ this._queue = Promise.resolve();
-    /** @type {import('../generate.js').GenerationStats | undefined} the last generate()'s token counts and times */
-    this.generationStats = undefined;
-    /** @type {import('../session.js').SessionOptions | null} what the session was made with */
-    this._options = null;
-    /** @type {Promise<any> | null} an encoder-decoder model's encoder session (../seq2seq.js), once made */
-    this._encoder = null;
-  }
-
-  async _loadConsts() {
-    const consts = await loadConsts(this.bundle, this._classes);
-    this._classes.forEach((c, i) => { c.consts = consts[i]; });
-  }
-
-  /**
-   * Run the model once.
-   * @param {Record<string, import('../tensor.js').Tensor>} feeds  one tensor per input, by name
-   * @returns {Promise<Record<string, import('../tensor.js').Tensor>>}
-   */
-  async run(feeds) {
-    const call = checkFeeds(this.bundle.manifest, this._classes, feeds);
-    const result = this._queue.then(() => this._run(call, feeds));
-    this._queue = result.catch(() => {});
-    return result;
-  }
-
-  /**
-   * @param {import('../feeds.js').Call} call  the class to run, the feeds' dim sizes, inputs in device form
-   * @param {Record<string, import('../tensor.js').Tensor>} feeds
-   */
-  async _run(call, feeds) {
-    const c = /** @type {any} */ (call.cls);
+  async runClass(ci, data) {
+    const c = this._classes[ci];
     const m = c.manifest;
-    const w = /** @type {import('./layout.js').WasmSection} */ (m.wasm);
-    call.data.forEach((d, i) => this._write(w.inputs[i], d));
-    await this._runClass(c);
-    return assembleOutputs(this.bundle.manifest, call, c.consts, feeds, (i) => {
-      const offset = w.outputs[i];
-      return offset === null ? null : new Uint8Array(this.memory.buffer, offset, /** @type {number} */ (m.outputs[i].from?.bytes)).slice().buffer;
-    });
+    const w = wasmOf(m);
+    data.forEach((d, i) => this._write(w.inputs[i], d));
+    await this._run(c);
+    return w.outputs.map((offset, i) => (offset === null ? null
+      : new Uint8Array(this.memory.buffer, offset, /** @type {number} */ (m.outputs[i].from?.bytes)).slice().buffer));
   }
 
   /**
@@ -393,9 +336,9 @@ export class WasmSession {
 
   /**
    * Run class c's module on the session's threads.
-   * @param {any} c
+   * @param {Klass} c
    */
-  async _runClass(c) {
+  async _run(c) {
     if (this._broken) throw new Error(`this session failed earlier (${this._broken.message}); create a new InferenceSession`);
     if (!this._instances && !this._workers) throw new Error('this session was released; create a new InferenceSession');
     this._select(c); // the classes' layouts overlap: another class's arena may have covered c's table since
@@ -411,17 +354,6 @@ export class WasmSession {
   }
 
   /**
-   * Generate tokens after a prompt (a bundle built with --generate; ../generate.js): the cache stays in the
-   * memory, in the past inputs of the class that runs next.
-   * @param {number[] | Int32Array | BigInt64Array | import('../tensor.js').Tensor} inputIds
-   * @param {import('../generate.js').GenerateOptions} [options]
-   * @returns {Promise<number[]>}  the new ids
-   */
-  generate(inputIds, options) {
-    return generate(this, inputIds, options);
-  }
-
-  /**
    * One generation step (../generate.js `StepFn`). The classes' layouts overlap in the memory (a class's inputs may
    * lie in another's arena), so the logits row and every source region are read before anything is written.
    * @param {number} ci
@@ -429,11 +361,11 @@ export class WasmSession {
    * @param {import('../generate.js').CacheOp[]} ops
    * @param {import('../generate.js').Read} read
    */
-  async _generationStep(ci, uploads, ops, read) {
+  async generationStep(ci, uploads, ops, read) {
     const c = this._classes[ci];
     const w = wasmOf(c.manifest);
     for (const u of uploads) this._write(w.inputs[u.input], u.data);
-    await this._runClass(c);
+    await this._run(c);
     const at = (/** @type {{cls: number, input: number} | {cls: number, output: number}} */ r) => {
       const cw = wasmOf(this._classes[r.cls].manifest);
       const offset = 'input' in r ? cw.inputs[r.input] : cw.outputs[r.output];
@@ -464,10 +396,8 @@ export class WasmSession {
     return row;
   }
 
-  /** Stop the workers and drop the module; the session cannot run afterwards. */
-  async release() {
-    if (this._encoder) (await this._encoder.catch(() => null))?.release();
-    this._encoder = null;
+  /** Stop the workers and drop the module. */
+  release() {
     if (this._workers) this._workers.terminate();
     this._workers = null;
     this._instances = null;

@@ -2,6 +2,8 @@
 // source, what the device must allow, which cached winners still fit. Pure functions of the manifest, with no WebGPU
 // calls in them.
 
+import { cachedTables } from '../cache.js';
+
 /** @typedef {import('../manifest.js').Manifest} Manifest */
 /** @typedef {import('../manifest.js').Kernel} Kernel */
 /** @typedef {import('../manifest.js').Variant} Variant */
@@ -175,4 +177,38 @@ export function initialVariants(kernels, limits, winners = {}, cls = 'gpu') {
     const cached = fitting.find((i) => k.variants[i].key === winners[k.name]);
     return cached === undefined ? fitting[0] : cached;
   });
+}
+
+/**
+ * The variant index of every kernel for a cached winner table (kernel name -> variant key), or null when a kernel
+ * has no winner there or its winner is not a variant that fits this device.
+ * @param {Record<string, string>} table
+ * @param {Kernel[]} kernels
+ * @param {Record<string, number>} limits
+ * @returns {number[] | null}
+ */
+export function winnerIndices(table, kernels, limits) {
+  const out = [];
+  for (const k of kernels) {
+    const key = table[k.name];
+    const v = typeof key === 'string' ? k.variants.findIndex((x) => x.key === key) : -1;
+    if (v < 0 || !fittingVariants(k, limits).includes(v)) return null;
+    out.push(v);
+  }
+  return out;
+}
+
+/**
+ * The winners of a cache entry if it is valid for this bundle and device, else null: one table per shape class
+ * (cache.js `cachedTables`), every kernel of each has a winner, and every winner is a variant of its kernel that
+ * fits the device.
+ * @param {any} entry
+ * @param {Manifest[]} classes  the class views, smallest first (shapeClasses(m).map((c) => c.manifest))
+ * @param {string} bundleHash
+ * @param {Record<string, number>} limits
+ * @returns {Record<string, string>[] | null}
+ */
+export function validWinners(entry, classes, bundleHash, limits) {
+  const tables = cachedTables(entry, bundleHash, classes.length);
+  return tables && classes.every((c, i) => winnerIndices(tables[i], c.kernels, limits)) ? tables : null;
 }
