@@ -35,8 +35,20 @@ def _candidates(plans: dict) -> dict[str, dict]:
     load = plans["relaxed"].load
     for i, (kr, kf) in enumerate(zip(plans["relaxed"].kernels, plans["fixed"].kernels)):
         n = 1 if i < load else min(CANDIDATES, len(kr.space), len(kf.space))
-        out[kr.name] = {"relaxed": list(kr.space[:n]), "fixed": list(kf.space[:n])}
+        out[kr.name] = {"relaxed": _with_a_float_form(kr.space, n), "fixed": list(kf.space[:n])}
     return out
+
+
+def _with_a_float_form(space, n: int) -> list:
+    """The first n variants of a relaxed space; where they are all integer (byte dot) forms, the last gives way to
+    the space's first float form. Engines differ in how fast their byte dot is (a few lowerings of it are several
+    times slower than the float matmul on the same weights), and the tuner can only pick what the module holds."""
+    first = list(space[:n])
+    if n > 1 and all(v.v.get("dot") for v in first):
+        fallback = next((v for v in space if not v.v.get("dot")), None)
+        if fallback is not None:
+            first[-1] = fallback
+    return first
 
 
 def _kernels(plan: Plan, candidates: dict[str, dict]) -> list[dict]:

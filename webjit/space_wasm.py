@@ -149,6 +149,9 @@ def _work(spec) -> int:
     return prod(p["shape"])
 
 
+FLOAT_DEFAULT = {"MR": 6, "NR": 2, "KB": 512, "U": 1}  # the float matmul's default tile (NR divides 4: q8's too)
+
+
 def space(spec, registers: int = REGISTERS, relaxed: bool = True, unsigned_dot: bool = False) -> tuple[Variant, ...]:
     """The WebAssembly variants of one kernel, default first. relaxed=False keeps only the fixed-SIMD forms;
     unsigned_dot adds the integer matmul forms that need an engine whose relaxed dot reads its second operand as
@@ -160,7 +163,7 @@ def space(spec, registers: int = REGISTERS, relaxed: bool = True, unsigned_dot: 
         if (p.get("quant") or {}).get("aint"):  # B in panels of 16 columns (quant_pack.grouped): NR divides 4
             out = [v for v in out if 4 % v.v["NR"] == 0]
         default = ({"NB": gemv[0].v["NB"], "R": gemv[0].v["R"]} if gemv else dict(i8[0].v) if i8 and relaxed else
-                   {"MR": 6, "NR": 2, "KB": 512, "U": 1})
+                   FLOAT_DEFAULT)
     elif spec.kind == "attention":
         out = attention_space(p["M"], registers)
         default = {"BQ": 2, "EV": 4}
@@ -173,10 +176,11 @@ def space(spec, registers: int = REGISTERS, relaxed: bool = True, unsigned_dot: 
     if not relaxed:
         out = [v for v in out if not v.v["relaxed"]]
 
-    def rank(v: Variant):  # the integer forms keep their order, ahead of the others
+    def rank(v: Variant):  # the integer forms keep their order, ahead of the float ones (nearest their default)
         d = v.v
+        near = FLOAT_DEFAULT if default.get("dot") else default
         return (not d["relaxed"]) == relaxed, not d.get("dot"), 0 if d.get("dot") else sum(
-            d.get(k) != x for k, x in default.items())
+            d.get(k) != x for k, x in near.items())
     return tuple(sorted(out, key=rank))
 
 

@@ -128,11 +128,13 @@ def test_the_integer_matmul_gives_onnxruntime_sums_with_and_without_the_unsigned
                                                                                      probe):
     """Where the engine's relaxed dot reads unsigned bytes, the dot2 candidates are timed too (one dot a step
     instead of two), and each of them, loaded as the winner, gives onnxruntime's sums; where the probe says it does
-    not, they are never run, and a split (dot1) one wins."""
+    not, they are never run, and a split (dot1) one or the float form wins. The float form is a candidate
+    everywhere: some engines' byte dot is slower than the float matmul."""
     manifest = json.loads((integer_bundle / "manifest.json").read_text())
     kernel = next(k for k in manifest["wasm"]["kernels"] if k["name"].endswith("_matmul"))
     unsigned = sorted({kernel["variants"]["relaxed"][i] for i in kernel["unsignedDot"]})
     assert unsigned and all("dot2" in key for key in unsigned)
+    assert any("dot" not in key for key in kernel["variants"]["relaxed"]), kernel["variants"]["relaxed"]
     context = chromium.new_context()
     if probe == "failing":
         context.add_init_script(NO_UNSIGNED_DOT)
@@ -146,7 +148,7 @@ def test_the_integer_matmul_gives_onnxruntime_sums_with_and_without_the_unsigned
     has_it = got["wasm"]["unsignedDot"]
     assert got["wasm"]["simd"] == "relaxed" and not (probe == "failing" and has_it)
     if not has_it:
-        assert not set(unsigned) & set(got["tried"]) and "dot1" in got["winner"], (got["tried"], got["winner"])
+        assert not set(unsigned) & set(got["tried"]) and got["winner"] not in unsigned, (got["tried"], got["winner"])
     else:  # an engine that has it (V8 with AVX-VNNI)
         assert set(unsigned) <= set(got["tried"]) and sorted(got["pinned"]) == unsigned, got["tried"]
         for variant, later in got["pinned"].items():
