@@ -14,20 +14,14 @@ import re
 
 import numpy as np
 import pytest
+from browser_checks import ATOL, flip_byte, reference
 
 import demo_models
 from e2e.browser import run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 
-ATOL = 1e-4
 TINY_TUNING = "{budgetMs: 1, repeats: 1, parallel: 2}"  # only the first chunk, always timed: two variants
-
-
-def reference(bundle, side: str) -> dict[str, np.ndarray]:
-    m = json.loads((bundle / "manifest.json").read_text())
-    return {t["name"]: np.frombuffer((bundle / t["file"]).read_bytes(), dtype=t["dtype"]).reshape(t["shape"])
-            for t in m["reference"][side]}
 
 
 def test_minilm_runs_on_webgpu_and_matches_onnxruntime_after_tuning(page, minilm_bundle):
@@ -90,11 +84,6 @@ def test_a_second_load_takes_the_winners_from_the_cache_and_a_corrupt_entry_is_r
     assert third["source"] == "tuned" and third["tried"] >= 2
     fourth = run(page, load)
     assert fourth["source"] == "cache" and fourth["winners"] == third["winners"]
-
-
-def flip_byte(data: bytes) -> bytes:
-    middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:]
 
 
 def kernel_files(bundle) -> list[str]:

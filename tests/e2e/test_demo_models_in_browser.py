@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_checks import ATOL, reference
 
 import demo_models
 from e2e import browser as harness
 from e2e.browser import run
-from test_browser_runtime import ATOL, reference
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 

@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 import pytest
-from test_browser_runtime import ATOL, reference
+from browser_checks import ATOL, RUN_REFERENCE, reference
 
 import demo_models
 from e2e import browser as harness
@@ -23,14 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.models]
 
 MODEL = "minilm"
 FP16_MAX = float(np.finfo(np.float16).max)
-
-RUN_REFERENCE = """async ({webjit, create}, options) => {
-    const session = await create('/', options);
-    const ref = await webjit.loadReference(session.bundle);
-    const y = (await session.run(ref.inputs)).last_hidden_state;
-    return {ep: session.executionProvider, type: y.type, dims: y.dims, data: Array.from(y.data)};
-}"""
-
 
 def shard_bytes(bundle) -> int:
     m = json.loads((bundle / "manifest.json").read_text())

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from test_browser_runtime import reference
+from browser_checks import reference
 
 from e2e import browser as harness
 from e2e.browser import run

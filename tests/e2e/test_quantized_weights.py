@@ -11,8 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from test_fp16_weights import RUN_REFERENCE
-from test_browser_runtime import reference
+from browser_checks import RUN_REFERENCE, reference
 
 import demo_models
 from demo_models import precisions

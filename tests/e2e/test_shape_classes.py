@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
+from browser_checks import ATOL
 
 from e2e import browser as harness
 from e2e.browser import run, wire_feeds
-from test_browser_runtime import ATOL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 

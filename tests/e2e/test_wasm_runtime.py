@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
+from browser_checks import ATOL, flip_byte, reference
 
 from e2e import browser as harness
 from e2e.browser import run
-from test_browser_runtime import ATOL, flip_byte, reference
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 
